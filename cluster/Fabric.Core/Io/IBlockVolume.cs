@@ -1,0 +1,41 @@
+namespace Fabric.Core.Io;
+
+/// <summary>
+/// A volume opened for I/O: the seam where the virtio-blk backend (vhost-user-blk, NBD) meets the
+/// volume client. Offsets and lengths are in bytes. Implementations are safe for many concurrent
+/// requests; a request completes only when its effect is durable to the degree its contract says.
+/// </summary>
+/// <remarks>
+/// Contract kept by every implementation:
+/// <list type="bullet">
+/// <item>Unwritten ranges read as zeros (thin provisioning).</item>
+/// <item><see cref="WriteAsync"/> with <c>fua</c> completes only when the data is durable on every
+/// replica; without it, when it is durable on every replica too (replicated storage acknowledges
+/// only durable writes), so <see cref="FlushAsync"/> is cheap but still orders: it completes when
+/// every write that completed before it was issued is durable.</item>
+/// <item>Requests past <see cref="SizeBytes"/> fail with <see cref="BlockIoStatus.OutOfRange"/>;
+/// they never throw for bad input.</item>
+/// </list>
+/// </remarks>
+public interface IBlockVolume : IAsyncDisposable
+{
+    string Name { get; }
+
+    long SizeBytes { get; }
+
+    /// <summary>The logical block size the volume reports to guests (512 or 4096).</summary>
+    int LogicalBlockSize { get; }
+
+    bool ReadOnly { get; }
+
+    ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
+
+    ValueTask<BlockIoStatus> WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken);
+
+    ValueTask<BlockIoStatus> FlushAsync(CancellationToken cancellationToken);
+
+    /// <summary>Deallocates a range; it reads as zeros afterwards.</summary>
+    ValueTask<BlockIoStatus> DiscardAsync(long offset, long length, CancellationToken cancellationToken);
+
+    ValueTask<BlockIoStatus> WriteZeroesAsync(long offset, long length, CancellationToken cancellationToken);
+}
