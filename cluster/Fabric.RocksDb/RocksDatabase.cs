@@ -12,6 +12,13 @@
 //   * Dispose disposes the iterators and snapshots still open, then the column family handles,
 //     then closes the DB; with ManualWalFlush it first flushes the WAL buffer to the OS, so a
 //     clean close loses nothing.
+//   * Write fence: after a write or FlushWal fails with an I/O error or corruption, this object
+//     refuses every further write and FlushWal (RocksDbException with the first error's text) and
+//     keeps serving reads; reopen the database to write again. Reason: Debian's librocksdb7.8 is
+//     built with assertions on, and once the WAL file writer has seen an error, RocksDB's FlushWAL
+//     appends to it again and trips assert(sync_without_flush_called_), aborting the whole process
+//     (seen here on ENOSPC). Calls already inside RocksDB when the first error happens are not
+//     fenced; RocksDB's own background error (ParanoidChecks on) stops its writes.
 //   * Reads and writes take spans and do not allocate on the managed heap, except the byte[]
 //     returning Get and MultiGet conveniences.
 using System.Runtime.InteropServices;
@@ -34,6 +41,7 @@ public sealed unsafe class RocksDatabase : IDisposable
     private readonly Dictionary<string, ColumnFamily> _columnFamilies = new(StringComparer.Ordinal);
     private readonly HashSet<IDisposable> _openChildren = new(ReferenceEqualityComparer.Instance);
     private bool _disposed;
+    private RocksDbException? _writeFailure;
 
     private RocksDatabase(string path, RocksDbOptions options, OptionsHandle nativeOptions, DbHandle db)
     {
@@ -64,6 +72,9 @@ public sealed unsafe class RocksDatabase : IDisposable
     }
 
     public bool IsDisposed => Volatile.Read(ref _disposed);
+
+    /// <summary>The I/O error or corruption that stopped writes to this object, if one did.</summary>
+    public RocksDbException? WriteFailure => Volatile.Read(ref _writeFailure);
 
     // ---- open ---------------------------------------------------------------------------------
 
@@ -270,6 +281,7 @@ public sealed unsafe class RocksDatabase : IDisposable
     public void Put(ColumnFamily columnFamily, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, bool sync = false)
     {
         CheckOwned(columnFamily);
+        ThrowIfWritesStopped();
         nint error;
         // SAFETY: key and value are pinned for the call; RocksDB copies them into its WAL buffer
         // and memtable before returning.
@@ -279,7 +291,7 @@ public sealed unsafe class RocksDatabase : IDisposable
             NativeMethods.rocksdb_put_cf(_db, WriteOptions(sync), columnFamily.Handle,
                 NonNull.Bytes(k), (nuint)key.Length, NonNull.Bytes(v), (nuint)value.Length, out error);
         }
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: false);
     }
 
     public void Delete(ReadOnlySpan<byte> key, bool sync = false) => Delete(DefaultColumnFamily, key, sync);
@@ -287,13 +299,14 @@ public sealed unsafe class RocksDatabase : IDisposable
     public void Delete(ColumnFamily columnFamily, ReadOnlySpan<byte> key, bool sync = false)
     {
         CheckOwned(columnFamily);
+        ThrowIfWritesStopped();
         nint error;
         // SAFETY: the key is pinned for the call and copied by RocksDB.
         fixed (byte* k = key)
         {
             NativeMethods.rocksdb_delete_cf(_db, WriteOptions(sync), columnFamily.Handle, NonNull.Bytes(k), (nuint)key.Length, out error);
         }
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: false);
     }
 
     /// <summary>Deletes every key in [<paramref name="startKey"/>, <paramref name="endKey"/>) with one
@@ -301,6 +314,7 @@ public sealed unsafe class RocksDatabase : IDisposable
     public void DeleteRange(ColumnFamily columnFamily, ReadOnlySpan<byte> startKey, ReadOnlySpan<byte> endKey, bool sync = false)
     {
         CheckOwned(columnFamily);
+        ThrowIfWritesStopped();
         nint error;
         // SAFETY: both keys are pinned for the call and copied by RocksDB.
         fixed (byte* s = startKey)
@@ -309,7 +323,7 @@ public sealed unsafe class RocksDatabase : IDisposable
             NativeMethods.rocksdb_delete_range_cf(_db, WriteOptions(sync), columnFamily.Handle,
                 NonNull.Bytes(s), (nuint)startKey.Length, NonNull.Bytes(e), (nuint)endKey.Length, out error);
         }
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: false);
     }
 
     /// <summary>Applies a batch atomically. See Put for what <paramref name="sync"/> costs.</summary>
@@ -317,8 +331,11 @@ public sealed unsafe class RocksDatabase : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (batch.Database is not null && !ReferenceEquals(batch.Database, this))
+            throw new ArgumentException($"the batch writes to {batch.Database.Path}, not {Path}", nameof(batch));
+        ThrowIfWritesStopped();
         NativeMethods.rocksdb_write(_db, WriteOptions(sync), batch.Handle, out nint error);
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: false);
     }
 
     /// <summary>Writes RocksDB's WAL buffer to the file (ManualWalFlush) and, with
@@ -332,8 +349,32 @@ public sealed unsafe class RocksDatabase : IDisposable
 
     private void FlushWalCore(bool sync)
     {
+        ThrowIfWritesStopped();
         NativeMethods.rocksdb_flush_wal(_db, sync ? (byte)1 : (byte)0, out nint error);
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: true);
+    }
+
+    private void ThrowIfWritesStopped()
+    {
+        var failure = Volatile.Read(ref _writeFailure);
+        if (failure is not null)
+        {
+            throw new RocksDbException(failure.RocksDbMessage, Path,
+                "writes to this database stopped after this error; reopen it to write again");
+        }
+    }
+
+    /// <summary>Throws RocksDB's error, if any, and fences writes when it means the WAL (or the
+    /// data) can no longer be trusted: an I/O error or corruption, or any FlushWal failure.</summary>
+    private void CheckWriteResult(nint error, bool fenceAnyError)
+    {
+        if (error == 0) return;
+        var exception = NativeError.ToException(error, Path);
+        if (fenceAnyError || exception.Kind is RocksDbErrorKind.IOError or RocksDbErrorKind.Corruption)
+        {
+            Interlocked.CompareExchange(ref _writeFailure, exception, null);
+        }
+        throw exception;
     }
 
     // ---- reads --------------------------------------------------------------------------------
@@ -543,8 +584,10 @@ public sealed unsafe class RocksDatabase : IDisposable
     private void FlushOne(ColumnFamily columnFamily)
     {
         CheckOwned(columnFamily);
+        // A memtable switch writes out the old WAL's buffer: fenced like a write.
+        ThrowIfWritesStopped();
         NativeMethods.rocksdb_flush_cf(_db, _flushWait, columnFamily.Handle, out nint error);
-        NativeError.ThrowIfError(error, Path);
+        CheckWriteResult(error, fenceAnyError: false);
     }
 
     /// <summary>Compacts the key range [<paramref name="start"/>, <paramref name="limit"/>] (null =
@@ -600,6 +643,7 @@ public sealed unsafe class RocksDatabase : IDisposable
         string fullPath = System.IO.Path.GetFullPath(directory);
         string? parent = System.IO.Path.GetDirectoryName(fullPath);
         if (parent is not null) Directory.CreateDirectory(parent);
+        ThrowIfWritesStopped(); // the checkpoint flushes memtables first
         nint checkpoint = NativeMethods.rocksdb_checkpoint_object_create(_db, out nint error);
         NativeError.ThrowIfError(error, Path);
         try
@@ -629,7 +673,7 @@ public sealed unsafe class RocksDatabase : IDisposable
             families = [.. _columnFamilies.Values];
             _columnFamilies.Clear();
         }
-        if (Options.ManualWalFlush)
+        if (Options.ManualWalFlush && WriteFailure is null)
         {
             // Writes that returned are in RocksDB's WAL buffer; hand them to the OS so a clean
             // close does not lose them. A failure here leaves nothing better to do than close.

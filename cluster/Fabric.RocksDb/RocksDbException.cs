@@ -22,7 +22,14 @@ public sealed class RocksDbException : Exception
     ];
 
     public RocksDbException(string rocksDbMessage, string? databasePath)
-        : base(databasePath is null ? rocksDbMessage : $"{rocksDbMessage} (database {databasePath})")
+        : this(rocksDbMessage, databasePath, note: null)
+    {
+    }
+
+    /// <param name="note">What the binding adds to RocksDB's text (for example that the database
+    /// stopped accepting writes after this error).</param>
+    public RocksDbException(string rocksDbMessage, string? databasePath, string? note)
+        : base((databasePath is null ? rocksDbMessage : $"{rocksDbMessage} (database {databasePath})") + (note is null ? "" : $": {note}"))
     {
         RocksDbMessage = rocksDbMessage;
         DatabasePath = databasePath;

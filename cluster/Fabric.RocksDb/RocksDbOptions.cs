@@ -81,7 +81,14 @@ public sealed record RocksDbOptions
     /// <summary>Verbosity of RocksDB's LOG file in the DB directory.</summary>
     public RocksDbLogLevel LogLevel { get; init; } = RocksDbLogLevel.Info;
 
-    /// <summary>How many old LOG files RocksDB keeps in the DB directory.</summary>
+    /// <summary>Where RocksDB writes its info LOG; null = the DB directory. Put it on another
+    /// filesystem than the data for a store: Debian's librocksdb7.8 is built with assertions on,
+    /// and once a LOG write fails (disk full) the next log line aborts the whole process
+    /// (assert in WritableFileWriter). RocksDB names the file after the DB path there, so several
+    /// databases can share one directory. Created if missing.</summary>
+    public string? LogDirectory { get; init; }
+
+    /// <summary>How many old LOG files RocksDB keeps.</summary>
     public int KeepLogFileCount { get; init; } = 5;
 
     /// <summary>Throws ArgumentException for values RocksDB would misread or reject obscurely.</summary>
@@ -94,6 +101,7 @@ public sealed record RocksDbOptions
         if (BytesPerSync < 0 || WalBytesPerSync < 0 || MaxTotalWalSizeBytes < 0)
             throw new ArgumentException("byte counts must be 0 or positive");
         if (MaxOpenFiles == 0 || MaxOpenFiles < -1) throw new ArgumentException("MaxOpenFiles must be -1 or positive", nameof(MaxOpenFiles));
+        if (LogDirectory is { Length: 0 }) throw new ArgumentException("LogDirectory must be null or a path", nameof(LogDirectory));
         if (KeepLogFileCount <= 0) throw new ArgumentException("KeepLogFileCount must be positive", nameof(KeepLogFileCount));
         if (!Enum.IsDefined(Compression)) throw new ArgumentException($"unknown compression {Compression}", nameof(Compression));
         if (UnorderedWrite && EnablePipelinedWrite)

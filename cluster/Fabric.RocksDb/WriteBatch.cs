@@ -2,8 +2,12 @@
 // by RocksDatabase.Write or DurableWriter.WriteAsync: after a crash either all of it is there or
 // none. RocksDB copies keys and values into the batch's own buffer when they are added, so the
 // caller's spans may be reused right away. Reusable: Clear() empties it without freeing its
-// buffer. Not thread-safe. A batch names column families by id only, so apply it to the database
-// its column families came from.
+// buffer. Not thread-safe.
+// A batch belongs to the database of the first column family put into it (until Clear): RocksDB
+// names column families in a batch by id only, and a batch naming an id the target database lacks
+// is not refused whole: RocksDB 7.8 inserts the records before the bad one into the memtable and
+// then fails. So mixing databases is refused here, when the operation is added, and Write refuses
+// a batch bound to another database.
 using Fabric.RocksDb.Native;
 
 namespace Fabric.RocksDb;
@@ -11,14 +15,19 @@ namespace Fabric.RocksDb;
 public sealed unsafe class WriteBatch : IDisposable
 {
     private readonly WriteBatchHandle _handle = new();
+    private RocksDatabase? _database;
 
     /// <summary>Number of operations (puts, deletes, range deletes) in the batch.</summary>
     public int Count => NativeMethods.rocksdb_writebatch_count(_handle);
+
+    /// <summary>The database this batch's column families belong to, or null while it is empty.</summary>
+    public RocksDatabase? Database => _database;
 
     internal WriteBatchHandle Handle => _handle;
 
     public void Put(ColumnFamily columnFamily, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
+        Bind(columnFamily);
         // SAFETY: key and value are pinned for the call; RocksDB appends a copy of both to the
         // batch's buffer before returning and keeps no pointer to them.
         fixed (byte* k = key)
@@ -33,6 +42,7 @@ public sealed unsafe class WriteBatch : IDisposable
     /// (for example a small header and a 4 KiB block) without building it in managed memory first.</summary>
     public void Put(ColumnFamily columnFamily, ReadOnlySpan<byte> key, ReadOnlySpan<byte> valueHead, ReadOnlySpan<byte> valueTail)
     {
+        Bind(columnFamily);
         // SAFETY: all three spans are pinned for the call; the pointer and size arrays live on this
         // stack frame; RocksDB copies the key and the two value parts into the batch and keeps no
         // pointer to any of them.
@@ -50,6 +60,7 @@ public sealed unsafe class WriteBatch : IDisposable
 
     public void Delete(ColumnFamily columnFamily, ReadOnlySpan<byte> key)
     {
+        Bind(columnFamily);
         // SAFETY: the key is pinned for the call and copied into the batch.
         fixed (byte* k = key)
         {
@@ -60,6 +71,7 @@ public sealed unsafe class WriteBatch : IDisposable
     /// <summary>Deletes every key in [<paramref name="startKey"/>, <paramref name="endKey"/>).</summary>
     public void DeleteRange(ColumnFamily columnFamily, ReadOnlySpan<byte> startKey, ReadOnlySpan<byte> endKey)
     {
+        Bind(columnFamily);
         // SAFETY: both keys are pinned for the call and copied into the batch.
         fixed (byte* s = startKey)
         fixed (byte* e = endKey)
@@ -70,7 +82,28 @@ public sealed unsafe class WriteBatch : IDisposable
     }
 
     /// <summary>Removes every operation; the batch can be filled again.</summary>
-    public void Clear() => NativeMethods.rocksdb_writebatch_clear(_handle);
+    public void Clear()
+    {
+        NativeMethods.rocksdb_writebatch_clear(_handle);
+        _database = null;
+    }
+
+    private void Bind(ColumnFamily columnFamily)
+    {
+        ArgumentNullException.ThrowIfNull(columnFamily);
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        ObjectDisposedException.ThrowIf(columnFamily.IsClosed, columnFamily);
+        if (_database is null)
+        {
+            _database = columnFamily.Database;
+        }
+        else if (!ReferenceEquals(_database, columnFamily.Database))
+        {
+            throw new ArgumentException(
+                $"column family '{columnFamily.Name}' belongs to {columnFamily.Database.Path}, but this batch already writes to {_database.Path}",
+                nameof(columnFamily));
+        }
+    }
 
     public void Dispose() => _handle.Dispose();
 }

@@ -253,6 +253,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)]
     public static partial void rocksdb_options_set_info_log_level(OptionsHandle options, int level);
 
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial void rocksdb_options_set_db_log_dir(OptionsHandle options, string directory);
+
     [LibraryImport(Library)]
     public static partial void rocksdb_options_set_keep_log_file_num(OptionsHandle options, nuint count);
 

@@ -31,6 +31,12 @@ internal static class NativeOptions
             NativeMethods.rocksdb_options_set_wal_recovery_mode(handle, (int)options.WalRecovery);
             NativeMethods.rocksdb_options_set_info_log_level(handle, (int)options.LogLevel);
             NativeMethods.rocksdb_options_set_keep_log_file_num(handle, (nuint)options.KeepLogFileCount);
+            if (options.LogDirectory is not null)
+            {
+                string logDirectory = Path.GetFullPath(options.LogDirectory);
+                Directory.CreateDirectory(logDirectory);
+                NativeMethods.rocksdb_options_set_db_log_dir(handle, logDirectory);
+            }
 
             nint table = NativeMethods.rocksdb_block_based_options_create();
             try
