@@ -217,12 +217,16 @@ public sealed class RocksDatabaseTests : IDisposable
             WalRecovery = WalRecoveryMode.AbsoluteConsistency,
             LogLevel = RocksDbLogLevel.Error,
             KeepLogFileCount = 1,
+            LogDirectory = _dir.Sub("logs", "rocksdb"),
         };
         using (var db = RocksDatabase.Open(_dir.Sub("a"), options))
         {
             db.Put(Bytes.Of("k"), Bytes.Of("v"), sync: true);
             Assert.Equal("v", Bytes.Text(db.Get(Bytes.Of("k"))));
         }
+        // The info LOG went to LogDirectory (named after the DB path), not into the DB directory.
+        Assert.False(File.Exists(Path.Combine(_dir.Sub("a"), "LOG")));
+        Assert.Single(Directory.GetFiles(_dir.Sub("logs", "rocksdb"), "*_LOG"));
         using (var db = RocksDatabase.Open(_dir.Sub("b"), new RocksDbOptions { UnorderedWrite = true }))
         {
             db.Put(Bytes.Of("k"), Bytes.Of("v"));
