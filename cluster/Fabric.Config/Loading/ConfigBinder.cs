@@ -519,7 +519,7 @@ internal sealed class ConfigBinder
     {
         var name = table.Name("name", required: true);
         var node = table.Name("node");
-        var vcpus = table.Int("vcpus", 1, 256) ?? 1;
+        var vcpus = table.Int("vcpus", 1, 64) ?? 1;
         var memory = table.Size("memory", required: true);
         var image = table.String("image", expected: "an image name such as \"tiny\"");
         var kernel = table.String("kernel", expected: "a kernel file path");
