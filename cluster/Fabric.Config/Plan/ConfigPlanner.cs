@@ -375,7 +375,7 @@ public static class ConfigPlanner
             else
             {
                 TryChange(new MapChange { VolumeResize = new VolumeResize { Name = volume.Name, SizeBytes = size } }, PlanAction.Update, "volume", volume.Name,
-                    Arrow("size", FormatBytes(current.SizeBytes), volume.Size), volume.Source.At("size"));
+                    Arrow("size", FormatBytes(current.SizeBytes), volume.Size.ToString()), volume.Source.At("size"));
             }
         }
 
