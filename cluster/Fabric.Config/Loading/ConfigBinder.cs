@@ -553,7 +553,7 @@ internal sealed class ConfigBinder
                 disks.Add(new VmDiskConfig
                 {
                     Volume = volume,
-                    Source = new ConfigSource($"{table.PathOf("disks")}[{i}]", at, new Dictionary<string, SourceLocation> { ["volume"] = at }),
+                    Source = ConfigSource.ForValue($"{table.PathOf("disks")}[{i}]", at),
                 });
             }
         }
