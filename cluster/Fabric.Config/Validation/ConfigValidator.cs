@@ -325,7 +325,7 @@ public static class ConfigValidator
         }
 
         memoryByNode.TryGetValue(node.Name, out var used);
-        used += vm.Memory.Bytes;
+        used = vm.Memory.Bytes > long.MaxValue - used ? long.MaxValue : used + vm.Memory.Bytes;
         memoryByNode[node.Name] = used;
         if (used > node.VmMemory.Bytes)
         {

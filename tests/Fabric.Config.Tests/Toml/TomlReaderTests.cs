@@ -43,6 +43,23 @@ public sealed class TomlReaderTests
     }
 
     [Fact]
+    public void ColumnsStayRightOnVeryLongLines()
+    {
+        // Columns are counted incrementally along a line; check they stay exact far along one and on the next.
+        var elements = string.Join(",", Enumerable.Range(0, 100_000).Select(i => i % 10 == 0 ? "\"😀\"" : "1"));
+        var text = "a = [" + elements + "]\nb = [1, 2, x]";
+        var root = TomlReader.Parse(text[..text.IndexOf('\n')], "t.toml").Root;
+        var array = Assert.IsType<TomlArray>(root["a"]);
+        var last = array[^1].Position;
+        var expectedColumn = "a = [".Length + elements.EnumerateRunes().Count() - 1 + 1;
+        Assert.Equal(new TomlPosition(1, expectedColumn), last);
+        var error = Reject(text);
+        Assert.Equal(new TomlPosition(2, 12), error.Position);
+        error = Reject("a = [" + elements + ", ?]");
+        Assert.Equal(new TomlPosition(1, "a = [".Length + elements.EnumerateRunes().Count() + 3), error.Position);
+    }
+
+    [Fact]
     public void ErrorsNameFileLineAndColumn()
     {
         var error = Reject("a = 1\nb = 2\na = 3\n");
