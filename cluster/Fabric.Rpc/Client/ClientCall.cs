@@ -228,7 +228,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
                 throw new RpcException(status, _trailers);
             }
 
-            if (_userCancelled || DeadlinePassed() || cancellationToken.IsCancellationRequested)
+            if (_userCancelled || DeadlineFired() || cancellationToken.IsCancellationRequested)
             {
                 Fail(e, cancellationToken.IsCancellationRequested);
                 throw new RpcException(_status!.Value, _trailers);
@@ -432,7 +432,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         {
             status = new Status(StatusCode.Cancelled, "The call was cancelled by the client.");
         }
-        else if (DeadlinePassed())
+        else if (DeadlineFired())
         {
             status = new Status(StatusCode.DeadlineExceeded, "Deadline exceeded.");
         }
@@ -498,7 +498,14 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
     }
 
-    private bool DeadlinePassed() => _deadline is { } d && _channel.TimeProvider.GetUtcNow() >= d;
+    /// <summary>
+    /// The deadline timer has fired (or the clock says it is past). The timer counts in whole
+    /// milliseconds of a monotonic clock, so it may fire a hair before the wall clock agrees: a
+    /// cancelled token that neither the caller nor Dispose cancelled is the deadline.
+    /// </summary>
+    private bool DeadlineFired() =>
+        _deadline is { } d
+        && ((_cts is { IsCancellationRequested: true } && !_userCancelled && !_disposed) || _channel.TimeProvider.GetUtcNow() >= d);
 
     private CancellationTokenRegistration Link(CancellationToken cancellationToken) =>
         cancellationToken.CanBeCanceled && _cts is not null

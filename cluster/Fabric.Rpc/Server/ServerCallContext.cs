@@ -91,8 +91,9 @@ public class ServerCallContext : IDisposable
     /// <summary>The status the call ends with when the handler returns normally (throwing RpcException does the same).</summary>
     public Status Status { get; set; }
 
-    /// <summary>True once the deadline has passed.</summary>
-    public bool DeadlineExceeded => _deadlineCts?.IsCancellationRequested ?? false;
+    /// <summary>True once the deadline has passed (also when the client's own deadline cancellation arrived first).</summary>
+    public bool DeadlineExceeded =>
+        Deadline is { } deadline && (_deadlineCts is { IsCancellationRequested: true } || _options.TimeProvider.GetUtcNow() >= deadline);
 
     /// <summary>The underlying HTTP request; valid only while the call runs.</summary>
     public HttpContext HttpContext => _http;
