@@ -46,6 +46,7 @@ public sealed class NodeDaemon : IAsyncDisposable
     private NodeMembership? _membership;
     private PrometheusExporter? _metrics;
     private NodeContext? _context;
+    private System.Diagnostics.Metrics.Meter? _meter;
 
     public NodeDaemon(ClusterConfig config, NodeConfig node, string home, ILoggerFactory loggers, IEnumerable<INodePart> parts)
     {
@@ -72,6 +73,11 @@ public sealed class NodeDaemon : IAsyncDisposable
         Directory.CreateDirectory(DataDir);
         Directory.CreateDirectory(RunDir);
         _metrics = new PrometheusExporter(meter => meter.StartsWith("Fabric", StringComparison.Ordinal));
+        _meter = new System.Diagnostics.Metrics.Meter("Fabric.Node");
+        _meter.CreateObservableGauge("fabric_node_map_epoch", () => (long)(_watcher?.Current?.Epoch ?? 0), description: "Newest cluster map epoch this node has seen");
+        _meter.CreateObservableGauge("fabric_node_uptime", () => _uptime.Elapsed.TotalSeconds, unit: "s", description: "Seconds since the node daemon started");
+        _meter.CreateObservableGauge("fabric_node_resident_memory", () => Environment.WorkingSet, unit: "By", description: "Resident memory of the node daemon");
+        _meter.CreateObservableCounter("fabric_node_maps_received", () => _watcher?.MapsReceived ?? 0, description: "Maps received on the map watch");
 
         var options = new RpcServerOptions { LoggerFactory = _loggers };
         options.Endpoints.Add(_node.Grpc.ToString());
@@ -228,6 +234,7 @@ public sealed class NodeDaemon : IAsyncDisposable
         _monitors?.Dispose();
         _etcd?.Dispose();
         _metrics?.Dispose();
+        _meter?.Dispose();
         _log.LogInformation("Node {Name} stopped", _node.Name);
     }
 }
