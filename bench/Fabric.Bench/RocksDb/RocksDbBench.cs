@@ -1,6 +1,7 @@
 // Durable write and point read throughput of Fabric.RocksDb on this machine.
 //
-//   dotnet run --project bench/Fabric.Bench -c Release -- rocksdb [--seconds N] [--dir PATH]
+//   dotnet run --project bench/Fabric.Bench -c Release -- rocksdb [--seconds N] [--dir PATH] [--case TEXT]...
+// (--case runs only the cases whose name contains TEXT; repeatable.)
 //
 // Write cases: one logical write = one batch of a 4 KiB data value + a 100 B metadata value,
 // applied to each of D databases (D = 1, or 3 as three replicas on one disk) and complete only
@@ -27,31 +28,36 @@ public static class RocksDbBench
     {
         double seconds = 5;
         string root = Path.Combine(Path.GetTempPath(), "fabric-bench-rocksdb");
+        var only = new List<string>();
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--seconds": seconds = double.Parse(args[++i]); break;
                 case "--dir": root = args[++i]; break;
+                case "--case": only.Add(args[++i]); break;
                 default:
-                    Console.Error.WriteLine($"rocksdb bench: unknown argument {args[i]} (use --seconds N, --dir PATH)");
+                    Console.Error.WriteLine($"rocksdb bench: unknown argument {args[i]} (use --seconds N, --dir PATH, --case TEXT)");
                     return 2;
             }
         }
         var duration = TimeSpan.FromSeconds(seconds);
         Console.WriteLine($"RocksDB bench: librocksdb 7.8, {Environment.ProcessorCount} CPUs, dir {root}, {seconds} s per case");
         Console.WriteLine($"{"case",-34} {"ops/s",10} {"p50 us",8} {"p99 us",8} {"extra",-24}");
+        bool Selected(string name) => only.Count == 0 || only.Exists(o => name.Contains(o, StringComparison.Ordinal));
         foreach (int dbs in new[] { 1, 3 })
         {
             foreach (int writers in new[] { 1, 16 })
             {
-                Report($"write dbs={dbs} writers={writers} sync", RunSyncWrites(root, dbs, writers, duration));
-                Report($"write dbs={dbs} writers={writers} durable", RunDurableWrites(root, dbs, writers, duration));
+                string name = $"write dbs={dbs} writers={writers}";
+                if (Selected($"{name} sync")) Report($"{name} sync", RunSyncWrites(root, dbs, writers, duration));
+                if (Selected($"{name} durable")) Report($"{name} durable", RunDurableWrites(root, dbs, writers, duration));
             }
         }
         foreach (int threads in new[] { 1, 2 })
         {
-            Report($"read 4KiB threads={threads}", RunReads(root, threads, duration));
+            string name = $"read 4KiB threads={threads}";
+            if (Selected(name)) Report(name, RunReads(root, threads, duration));
         }
         return 0;
     }
