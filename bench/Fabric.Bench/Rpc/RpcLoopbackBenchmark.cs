@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using Fabric.Proto;
+using Fabric.Proto.Etcd;
+using Fabric.Rpc.Client;
+using Fabric.Rpc.Methods;
+using Fabric.Rpc.Server;
+using Fabric.Rpc.Streams;
+
+namespace Fabric.Bench.Rpc;
+
+/// <summary>
+/// Fabric.Rpc on loopback (Kestrel h2c server and HttpClient channel in one process, one HTTP/2
+/// connection unless a stream limit forces a second): unary calls/s and latency at 1 and 16 in flight,
+/// server-streaming messages/s (small and 4 KiB), bidi round-trip latency. Prints a markdown table.
+/// Run: dotnet run -c Release --project bench/Fabric.Bench -- rpc [--quick]
+/// The contracts are the project's own (fabric.Monitor, etcdserverpb.Lease) so the bench needs no
+/// extra .proto; the handlers do no work, so this is the transport's cost.
+/// </summary>
+public static class RpcLoopbackBenchmark
+{
+    private static readonly RpcMethod<HeartbeatRequest, HeartbeatReply> Heartbeat =
+        RpcMethod.From<HeartbeatRequest, HeartbeatReply>(MonitorReflection.Descriptor, "fabric.Monitor", "Heartbeat");
+
+    private static readonly RpcMethod<WatchMapRequest, ClusterMap> WatchMap =
+        RpcMethod.From<WatchMapRequest, ClusterMap>(MonitorReflection.Descriptor, "fabric.Monitor", "WatchMap");
+
+    private static readonly RpcMethod<LeaseKeepAliveRequest, LeaseKeepAliveResponse> KeepAlive =
+        RpcMethod.From<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(EtcdKvReflection.Descriptor, "etcdserverpb.Lease", "LeaseKeepAlive");
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        int scale = quick ? 10 : 1;
+        await using RpcServer server = await StartServerAsync();
+        using var channel = new RpcChannel($"127.0.0.1:{server.GrpcEndpoints[0].Port}");
+
+        var rows = new List<string[]>();
+        // Warm-up: JIT, connection, tiered compilation.
+        await UnaryAsync(channel, 5_000 / scale, 16);
+        await UnaryAsync(channel, 5_000 / scale, 1);
+
+        (double rate, double p50, double p99) u1 = await UnaryAsync(channel, 30_000 / scale, 1);
+        rows.Add(["unary, 1 in flight", Rate(u1.rate, "calls/s"), Us(u1.p50), Us(u1.p99)]);
+        (double rate, double p50, double p99) u16 = await UnaryAsync(channel, 100_000 / scale, 16);
+        rows.Add(["unary, 16 in flight", Rate(u16.rate, "calls/s"), Us(u16.p50), Us(u16.p99)]);
+
+        await ServerStreamAsync(channel, 20_000 / scale, 0);
+        double small = await ServerStreamAsync(channel, 500_000 / scale, 0);
+        rows.Add(["server stream, small messages (~10 B)", Rate(small, "msg/s"), "", ""]);
+        double large = await ServerStreamAsync(channel, 200_000 / scale, 4096);
+        rows.Add(["server stream, 4 KiB messages", $"{Rate(large, "msg/s")} ({large * 4096 / (1 << 20):F0} MiB/s)", "", ""]);
+
+        (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, 30_000 / scale);
+        rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99)]);
+
+        Console.WriteLine($"Fabric.Rpc loopback, {Environment.ProcessorCount} CPUs, .NET {Environment.Version}{(quick ? " (quick)" : "")}");
+        Console.WriteLine();
+        Console.WriteLine("| case | throughput | p50 | p99 |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (string[] row in rows)
+        {
+            Console.WriteLine($"| {string.Join(" | ", row)} |");
+        }
+
+        return 0;
+    }
+
+    private static async Task<RpcServer> StartServerAsync()
+    {
+        var options = new RpcServerOptions();
+        options.Endpoints.Add("127.0.0.1:0");
+        string fsid4k = new('f', 4096 - 8);
+        RpcServer server = new RpcServerBuilder(options)
+            .AddService(RpcMethod.FindService(MonitorReflection.Descriptor, "fabric.Monitor"), b => b
+                .Unary<HeartbeatRequest, HeartbeatReply>("Heartbeat", (request, _) =>
+                    Task.FromResult(new HeartbeatReply { Epoch = request.Epoch, Known = true }))
+                .ServerStreaming<WatchMapRequest, ClusterMap>("WatchMap", async (request, stream, context) =>
+                {
+                    // from_epoch carries the message count; the low 16 bits ask for the 4 KiB body.
+                    long count = (long)(request.FromEpoch >> 16);
+                    bool big = (request.FromEpoch & 0xFFFF) != 0;
+                    var map = new ClusterMap { Fsid = big ? fsid4k : "" };
+                    for (long i = 0; i < count; i++)
+                    {
+                        map.Epoch = (ulong)i + 1;
+                        await stream.WriteAsync(map, context.CancellationToken);
+                    }
+                })
+                .Unimplemented("Join").Unimplemented("GetMap").Unimplemented("ProposeChange")
+                .Unimplemented("ReportFailure").Unimplemented("GetMonitorStatus"))
+            .AddService(RpcMethod.FindService(EtcdKvReflection.Descriptor, "etcdserverpb.Lease"), b => b
+                .DuplexStreaming<LeaseKeepAliveRequest, LeaseKeepAliveResponse>("LeaseKeepAlive", async (requests, responses, context) =>
+                {
+                    var reply = new LeaseKeepAliveResponse { TTL = 10 };
+                    while (await requests.MoveNextAsync(context.CancellationToken))
+                    {
+                        reply.ID = requests.Current.ID;
+                        await responses.WriteAsync(reply, context.CancellationToken);
+                    }
+                })
+                .Unimplemented("LeaseGrant").Unimplemented("LeaseRevoke").Unimplemented("LeaseTimeToLive"))
+            .Build();
+        await server.StartAsync();
+        return server;
+    }
+
+    private static async Task<(double Rate, double P50, double P99)> UnaryAsync(RpcChannel channel, int calls, int inFlight)
+    {
+        long[] latencies = new long[calls];
+        int next = -1;
+        long start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(async () =>
+        {
+            var request = new HeartbeatRequest { NodeId = 1 };
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < calls)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                request.Epoch = (ulong)i;
+                await channel.UnaryAsync(Heartbeat, request);
+                latencies[i] = Stopwatch.GetTimestamp() - t0;
+            }
+        })));
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (calls / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+    }
+
+    private static async Task<double> ServerStreamAsync(RpcChannel channel, int messages, int bodyBytes)
+    {
+        long start = Stopwatch.GetTimestamp();
+        using ServerStreamingCall<ClusterMap> call = channel.ServerStreaming(WatchMap,
+            new WatchMapRequest { FromEpoch = ((ulong)messages << 16) | (bodyBytes > 0 ? 1UL : 0UL) });
+        long received = 0;
+        while (await call.ResponseStream.MoveNextAsync())
+        {
+            received++;
+        }
+
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        if (received != messages)
+        {
+            throw new InvalidOperationException($"Expected {messages} messages, got {received}.");
+        }
+
+        return messages / seconds;
+    }
+
+    private static async Task<(double Rate, double P50, double P99)> BidiRoundTripAsync(RpcChannel channel, int roundTrips)
+    {
+        using DuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call = channel.DuplexStreaming(KeepAlive);
+        var request = new LeaseKeepAliveRequest();
+        for (int i = 0; i < 1000; i++)
+        {
+            request.ID = i;
+            await call.RequestStream.WriteAsync(request);
+            await call.ResponseStream.MoveNextAsync();
+        }
+
+        long[] latencies = new long[roundTrips];
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < roundTrips; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            request.ID = i;
+            await call.RequestStream.WriteAsync(request);
+            if (!await call.ResponseStream.MoveNextAsync() || call.ResponseStream.Current.ID != i)
+            {
+                throw new InvalidOperationException("Bidi echo out of step.");
+            }
+
+            latencies[i] = Stopwatch.GetTimestamp() - t0;
+        }
+
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNextAsync())
+        {
+        }
+
+        return (roundTrips / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+    }
+
+    private static double Percentile(long[] ticks, double p)
+    {
+        long[] sorted = (long[])ticks.Clone();
+        Array.Sort(sorted);
+        long value = sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+        return value * 1_000_000.0 / Stopwatch.Frequency;
+    }
+
+    private static string Rate(double value, string unit) => value.ToString("N0", CultureInfo.InvariantCulture) + " " + unit;
+
+    private static string Us(double microseconds) => microseconds.ToString("F0", CultureInfo.InvariantCulture) + " µs";
+}
