@@ -116,6 +116,9 @@ internal sealed class RequestDispatcher
             Task first = await Task.WhenAny(run, call.DeadlineReached).ConfigureAwait(false);
             if (first != run)
             {
+                // Read what the handler may still ask for from the HTTP request before it is recycled.
+                _ = call.RequestHeaders;
+                _ = call.Peer;
                 if (call.TryBeginFinish())
                 {
                     await FinishAsync(call, method, new Status(StatusCode.DeadlineExceeded, "Deadline exceeded."), null, null).ConfigureAwait(false);
