@@ -18,6 +18,7 @@ public class RpcFramingBenchmarks
     private ClusterMap _message = null!;
     private byte[] _framed = null!;
     private Pipe _pipe = null!;
+    private MessageReader _reader = null!;
 
     [Params(16, 4096)]
     public int BodyBytes { get; set; }
@@ -30,6 +31,7 @@ public class RpcFramingBenchmarks
         GrpcFrame.Write(writer, _message);
         _framed = writer.WrittenSpan.ToArray();
         _pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+        _reader = new MessageReader(_pipe.Reader, int.MaxValue, null, "bench");
     }
 
     [Benchmark]
@@ -44,8 +46,7 @@ public class RpcFramingBenchmarks
     {
         _pipe.Writer.Write(_framed);
         _pipe.Writer.FlushAsync().GetAwaiter().GetResult();
-        var reader = new MessageReader(_pipe.Reader, int.MaxValue, null, "bench");
-        ClusterMap map = reader.ReadAsync(ClusterMap.Parser, CancellationToken.None).AsTask().GetAwaiter().GetResult()!;
+        ClusterMap map = _reader.ReadAsync(ClusterMap.Parser, CancellationToken.None).AsTask().GetAwaiter().GetResult()!;
         return map.Epoch;
     }
 }

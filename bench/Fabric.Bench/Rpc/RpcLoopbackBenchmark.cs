@@ -40,24 +40,36 @@ public static class RpcLoopbackBenchmark
         await UnaryAsync(channel, 5_000 / scale, 16);
         await UnaryAsync(channel, 5_000 / scale, 1);
 
-        (double rate, double p50, double p99) u1 = await UnaryAsync(channel, 30_000 / scale, 1);
-        rows.Add(["unary, 1 in flight", Rate(u1.rate, "calls/s"), Us(u1.p50), Us(u1.p99)]);
-        (double rate, double p50, double p99) u16 = await UnaryAsync(channel, 100_000 / scale, 16);
-        rows.Add(["unary, 16 in flight", Rate(u16.rate, "calls/s"), Us(u16.p50), Us(u16.p99)]);
+        int n = 30_000 / scale;
+        TimeSpan cpu = Cpu();
+        (double rate, double p50, double p99) u1 = await UnaryAsync(channel, n, 1);
+        rows.Add(["unary, 1 in flight", Rate(u1.rate, "calls/s"), Us(u1.p50), Us(u1.p99), CpuPer(cpu, n)]);
+        n = 100_000 / scale;
+        cpu = Cpu();
+        (double rate, double p50, double p99) u16 = await UnaryAsync(channel, n, 16);
+        rows.Add(["unary, 16 in flight", Rate(u16.rate, "calls/s"), Us(u16.p50), Us(u16.p99), CpuPer(cpu, n)]);
 
         await ServerStreamAsync(channel, 20_000 / scale, 0);
-        double small = await ServerStreamAsync(channel, 500_000 / scale, 0);
-        rows.Add(["server stream, small messages (~10 B)", Rate(small, "msg/s"), "", ""]);
-        double large = await ServerStreamAsync(channel, 200_000 / scale, 4096);
-        rows.Add(["server stream, 4 KiB messages", $"{Rate(large, "msg/s")} ({large * 4096 / (1 << 20):F0} MiB/s)", "", ""]);
+        n = 500_000 / scale;
+        cpu = Cpu();
+        double small = await ServerStreamAsync(channel, n, 0);
+        rows.Add(["server stream, small messages (~10 B)", Rate(small, "msg/s"), "", "", CpuPer(cpu, n)]);
+        n = 200_000 / scale;
+        cpu = Cpu();
+        double large = await ServerStreamAsync(channel, n, 4096);
+        rows.Add(["server stream, 4 KiB messages", $"{Rate(large, "msg/s")} ({large * 4096 / (1 << 20):F0} MiB/s)", "", "", CpuPer(cpu, n)]);
 
-        (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, 30_000 / scale);
-        rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99)]);
+        n = 30_000 / scale;
+        cpu = Cpu();
+        (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, n);
+        rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99), CpuPer(cpu, n)]);
 
         Console.WriteLine($"Fabric.Rpc loopback, {Environment.ProcessorCount} CPUs, .NET {Environment.Version}{(quick ? " (quick)" : "")}");
         Console.WriteLine();
-        Console.WriteLine("| case | throughput | p50 | p99 |");
-        Console.WriteLine("|---|---|---|---|");
+        Console.WriteLine($"(load average at the end: {LoadAverage()}; CPU/op = this process's CPU time, client and server together)");
+        Console.WriteLine();
+        Console.WriteLine("| case | throughput | p50 | p99 | CPU/op |");
+        Console.WriteLine("|---|---|---|---|---|");
         foreach (string[] row in rows)
         {
             Console.WriteLine($"| {string.Join(" | ", row)} |");
@@ -179,6 +191,23 @@ public static class RpcLoopbackBenchmark
         }
 
         return (roundTrips / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+    }
+
+    private static TimeSpan Cpu() => Process.GetCurrentProcess().TotalProcessorTime;
+
+    private static string CpuPer(TimeSpan before, int operations) =>
+        ((Cpu() - before).TotalMicroseconds / operations).ToString("F1", CultureInfo.InvariantCulture) + " µs";
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     private static double Percentile(long[] ticks, double p)

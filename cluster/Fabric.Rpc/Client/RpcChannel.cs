@@ -122,6 +122,7 @@ public sealed class RpcChannel : IDisposable
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
+            InitialHttp2StreamWindowSize = options.InitialStreamWindowBytes,
             ConnectTimeout = options.ConnectTimeout,
             KeepAlivePingDelay = options.KeepAlivePingDelay,
             KeepAlivePingTimeout = options.KeepAlivePingTimeout,

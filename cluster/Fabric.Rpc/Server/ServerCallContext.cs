@@ -191,7 +191,7 @@ public class ServerCallContext : IDisposable
                     _responseStarted = true;
                 }
 
-                GrpcFrame.Write(httpResponse.BodyWriter, response);
+                GrpcFrame.Write(httpResponse.BodyWriter, response, size);
             }
         }
 
@@ -260,7 +260,7 @@ public class ServerCallContext : IDisposable
             }
 
             PipeWriter writer = _http.Response.BodyWriter;
-            GrpcFrame.Write(writer, message);
+            GrpcFrame.Write(writer, message, size);
             FlushResult result = await writer.FlushAsync(token).ConfigureAwait(false);
             if (result.IsCanceled)
             {
