@@ -44,8 +44,10 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private HttpResponseMessage? _response;
     private MessageReader? _reader;
     private Metadata? _responseHeaders;
+    private HttpResponseHeaders? _responseHeadersSource;
     private Status? _status;
     private Metadata? _trailers;
+    private HttpResponseHeaders? _trailersSource;
     private TResponse? _current;
     private Task<TResponse>? _singleResponse;
     private volatile bool _userCancelled;
@@ -166,7 +168,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     {
         if (!await MoveNextAsync().ConfigureAwait(false))
         {
-            Finish(new Status(StatusCode.Internal, $"{_method.Path} ended with OK but without a response message."), _trailers ?? Metadata.Empty, force: true);
+            Finish(new Status(StatusCode.Internal, $"{_method.Path} ended with OK but without a response message."), GetTrailers(), force: true);
             EndOfStreamOrThrow();
         }
 
@@ -264,8 +266,15 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     public override Status GetStatus() =>
         _status ?? throw new InvalidOperationException("The call is still running: its status is known once the response stream has ended.");
 
-    public override Metadata GetTrailers() =>
-        _trailers ?? throw new InvalidOperationException("The call is still running: trailers arrive at its end.");
+    public override Metadata GetTrailers()
+    {
+        if (_status is null)
+        {
+            throw new InvalidOperationException("The call is still running: trailers arrive at its end.");
+        }
+
+        return _trailers ??= _trailersSource is { } source ? ReadMetadata(source) : Metadata.Empty;
+    }
 
     public override void Dispose()
     {
@@ -334,7 +343,8 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
             return false;
         }
 
-        _responseHeaders = ReadMetadata(response.Headers);
+        // Metadata is parsed when asked for: most unary callers never look at it.
+        _responseHeadersSource = response.Headers;
         if (response.StatusCode != HttpStatusCode.OK)
         {
             Finish(new Status(ClientErrors.FromHttpStatus(response.StatusCode),
@@ -346,7 +356,8 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         if (TryReadStatus(response.Headers) is { } trailersOnly)
         {
             // Trailers-Only: the status came in the headers and there is no body.
-            Finish(trailersOnly, _responseHeaders);
+            Finish(trailersOnly, ReadMetadata(response.Headers));
+            _responseHeadersSource = null;
             _responseHeaders = Metadata.Empty;
             return false;
         }
@@ -380,6 +391,11 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private async Task<Metadata> GetResponseHeadersAsync()
     {
         await EnsureHeadersAsync().ConfigureAwait(false);
+        if (_responseHeaders is null && _responseHeadersSource is { } source)
+        {
+            _responseHeaders = ReadMetadata(source);
+        }
+
         if (_responseHeaders is not null)
         {
             return _responseHeaders;
@@ -392,10 +408,18 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private void ReadTrailers()
     {
         HttpResponseHeaders trailers = _response!.TrailingHeaders;
-        Metadata metadata = ReadMetadata(trailers);
         Status status = TryReadStatus(trailers)
             ?? new Status(StatusCode.Internal, "Bad gRPC response: the response ended without grpc-status.");
-        Finish(status, metadata);
+        if (status.IsOk)
+        {
+            // Parsed on demand (GetTrailers); an error status carries them in its RpcException at once.
+            _trailersSource = trailers;
+            Finish(status, null);
+        }
+        else
+        {
+            Finish(status, ReadMetadata(trailers));
+        }
     }
 
     private bool EndOfStreamOrThrow()
@@ -449,7 +473,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         Abort();
     }
 
-    private void Finish(Status status, Metadata trailers, bool force = false)
+    private void Finish(Status status, Metadata? trailers, bool force = false)
     {
         lock (_gate)
         {
