@@ -149,6 +149,12 @@ internal sealed class RequestDispatcher
                 ? new Status(StatusCode.DeadlineExceeded, "Deadline exceeded.")
                 : new Status(StatusCode.Cancelled, "The call was cancelled by the client.");
         }
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client reset the stream or the connection dropped while the handler read or wrote:
+            // an I/O error here is the cancellation, not a handler bug.
+            status = new Status(StatusCode.Cancelled, "The call was cancelled by the client.");
+        }
         catch (Exception e)
         {
             ServerLog.HandlerFailed(_logger, method.Path, e);
