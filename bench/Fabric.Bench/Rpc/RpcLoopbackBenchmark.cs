@@ -35,34 +35,10 @@ public static class RpcLoopbackBenchmark
         await using RpcServer server = await StartServerAsync();
         using var channel = new RpcChannel($"127.0.0.1:{server.GrpcEndpoints[0].Port}");
 
+        // Warm-up: every path once (connection, JIT and tiered PGO), so no case pays for another's start.
+        await MeasureAsync(channel, server.GrpcEndpoints[0].Port, scale * 5, []);
         var rows = new List<string[]>();
-        // Warm-up: JIT, connection, tiered compilation.
-        await UnaryAsync(channel, 5_000 / scale, 16);
-        await UnaryAsync(channel, 5_000 / scale, 1);
-
-        int n = 30_000 / scale;
-        TimeSpan cpu = Cpu();
-        (double rate, double p50, double p99) u1 = await UnaryAsync(channel, n, 1);
-        rows.Add(["unary, 1 in flight", Rate(u1.rate, "calls/s"), Us(u1.p50), Us(u1.p99), CpuPer(cpu, n)]);
-        n = 100_000 / scale;
-        cpu = Cpu();
-        (double rate, double p50, double p99) u16 = await UnaryAsync(channel, n, 16);
-        rows.Add(["unary, 16 in flight", Rate(u16.rate, "calls/s"), Us(u16.p50), Us(u16.p99), CpuPer(cpu, n)]);
-
-        await ServerStreamAsync(channel, 20_000 / scale, 0);
-        n = 500_000 / scale;
-        cpu = Cpu();
-        double small = await ServerStreamAsync(channel, n, 0);
-        rows.Add(["server stream, small messages (~10 B)", Rate(small, "msg/s"), "", "", CpuPer(cpu, n)]);
-        n = 200_000 / scale;
-        cpu = Cpu();
-        double large = await ServerStreamAsync(channel, n, 4096);
-        rows.Add(["server stream, 4 KiB messages", $"{Rate(large, "msg/s")} ({large * 4096 / (1 << 20):F0} MiB/s)", "", "", CpuPer(cpu, n)]);
-
-        n = 30_000 / scale;
-        cpu = Cpu();
-        (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, n);
-        rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99), CpuPer(cpu, n)]);
+        await MeasureAsync(channel, server.GrpcEndpoints[0].Port, scale, rows);
 
         Console.WriteLine($"Fabric.Rpc loopback, {Environment.ProcessorCount} CPUs, .NET {Environment.Version}{(quick ? " (quick)" : "")}");
         Console.WriteLine();
@@ -76,6 +52,38 @@ public static class RpcLoopbackBenchmark
         }
 
         return 0;
+    }
+
+    private static async Task MeasureAsync(RpcChannel channel, int port, int scale, List<string[]> rows)
+    {
+        int n = 30_000 / scale;
+        TimeSpan cpu = Cpu();
+        (double rate, double p50, double p99) u1 = await UnaryAsync(channel, n, 1);
+        rows.Add(["unary, 1 in flight", Rate(u1.rate, "calls/s"), Us(u1.p50), Us(u1.p99), CpuPer(cpu, n)]);
+
+        cpu = Cpu();
+        (double rate, double p50, double p99) raw = await RawUnaryAsync(port, n);
+        rows.Add(["unary, 1 in flight: bare HttpClient, hand-made frame (the floor)", Rate(raw.rate, "calls/s"), Us(raw.p50), Us(raw.p99), CpuPer(cpu, n)]);
+
+        n = 100_000 / scale;
+        cpu = Cpu();
+        (double rate, double p50, double p99) u16 = await UnaryAsync(channel, n, 16);
+        rows.Add(["unary, 16 in flight", Rate(u16.rate, "calls/s"), Us(u16.p50), Us(u16.p99), CpuPer(cpu, n)]);
+
+        n = 500_000 / scale;
+        cpu = Cpu();
+        double small = await ServerStreamAsync(channel, n, 0);
+        rows.Add(["server stream, small messages (~10 B)", Rate(small, "msg/s"), "", "", CpuPer(cpu, n)]);
+
+        n = 200_000 / scale;
+        cpu = Cpu();
+        double large = await ServerStreamAsync(channel, n, 4096);
+        rows.Add(["server stream, 4 KiB messages", $"{Rate(large, "msg/s")} ({large * 4096 / (1 << 20):F0} MiB/s)", "", "", CpuPer(cpu, n)]);
+
+        n = 30_000 / scale;
+        cpu = Cpu();
+        (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, n);
+        rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99), CpuPer(cpu, n)]);
     }
 
     private static async Task<RpcServer> StartServerAsync()
@@ -134,6 +142,47 @@ public static class RpcLoopbackBenchmark
                 latencies[i] = Stopwatch.GetTimestamp() - t0;
             }
         })));
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (calls / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+    }
+
+    /// <summary>The floor under our client: HttpClient alone, a pre-framed body, the response read to its trailers.</summary>
+    private static async Task<(double Rate, double P50, double P99)> RawUnaryAsync(int port, int calls)
+    {
+        using var http = new HttpMessageInvoker(new SocketsHttpHandler { EnableMultipleHttp2Connections = true, UseProxy = false });
+        var uri = new Uri($"http://127.0.0.1:{port}{Heartbeat.Path}");
+        var message = new HeartbeatRequest { NodeId = 1, Epoch = 7 };
+        byte[] body = new byte[5 + message.CalculateSize()];
+        Fabric.Rpc.Protocol.GrpcFrame.Write(body, message, body.Length - 5);
+        byte[] sink = new byte[4096];
+        long[] latencies = new long[calls];
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < calls; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            var content = new ByteArrayContent(body);
+            content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+            using var request = new HttpRequestMessage(HttpMethod.Post, uri)
+            {
+                Version = System.Net.HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = content,
+            };
+            request.Headers.TryAddWithoutValidation("te", "trailers");
+            using HttpResponseMessage response = await http.SendAsync(request, CancellationToken.None);
+            using Stream stream = await response.Content.ReadAsStreamAsync();
+            while (await stream.ReadAsync(sink) > 0)
+            {
+            }
+
+            if (!response.TrailingHeaders.TryGetValues("grpc-status", out IEnumerable<string>? status) || status.First() != "0")
+            {
+                throw new InvalidOperationException("Raw unary call failed.");
+            }
+
+            latencies[i] = Stopwatch.GetTimestamp() - t0;
+        }
+
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         return (calls / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
     }

@@ -53,6 +53,8 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private volatile bool _userCancelled;
     private volatile bool _disposed;
     private int _writing;
+    private int _reading;
+    private int _readerCompleted;
     private bool _requestCompleted;
 
     public ClientCall(RpcChannel channel, RpcMethod<TRequest, TResponse> method, CallOptions options, bool alwaysCancellable)
@@ -134,6 +136,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
 
         TResponse? message;
+        Volatile.Write(ref _reading, 1);
         try
         {
             using CancellationTokenRegistration extra = Link(cancellationToken);
@@ -141,16 +144,25 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
         catch (Exception e)
         {
+            Volatile.Write(ref _reading, 0);
+            CompleteReader();
             Fail(e, cancellationToken.IsCancellationRequested);
             return EndOfStreamOrThrow();
         }
 
+        Volatile.Write(ref _reading, 0);
         if (message is not null)
         {
+            if (_disposed)
+            {
+                CompleteReader();
+            }
+
             _current = message;
             return true;
         }
 
+        CompleteReader();
         ReadTrailers();
         return EndOfStreamOrThrow();
     }
@@ -291,8 +303,23 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
 
         _userRegistration.Dispose();
+        if (Volatile.Read(ref _reading) == 0)
+        {
+            // With a read in flight, that read completes the pipe when it returns.
+            CompleteReader();
+        }
+
         _response?.Dispose();
         _cts?.Dispose();
+    }
+
+    /// <summary>Hands the response pipe's pooled buffers back, once.</summary>
+    private void CompleteReader()
+    {
+        if (_reader is not null && Interlocked.Exchange(ref _readerCompleted, 1) == 0)
+        {
+            _reader.Complete();
+        }
     }
 
     private HttpRequestMessage CreateRequest(HttpContent content)
