@@ -33,8 +33,6 @@ internal sealed class MessageReader
         _direction = direction;
     }
 
-    public PipeReader Pipe => _reader;
-
     /// <summary>Releases the pipe's buffers (pooled): call once no read is in flight and none will follow.</summary>
     public void Complete()
     {
