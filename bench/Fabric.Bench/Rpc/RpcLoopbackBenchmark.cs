@@ -25,6 +25,9 @@ public static class RpcLoopbackBenchmark
     private static readonly RpcMethod<WatchMapRequest, ClusterMap> WatchMap =
         RpcMethod.From<WatchMapRequest, ClusterMap>(MonitorReflection.Descriptor, "fabric.Monitor", "WatchMap");
 
+    private static readonly RpcMethod<WatchRequest, WatchResponse> Watch =
+        RpcMethod.From<WatchRequest, WatchResponse>(EtcdKvReflection.Descriptor, "etcdserverpb.Watch", "Watch");
+
     private static readonly RpcMethod<LeaseKeepAliveRequest, LeaseKeepAliveResponse> KeepAlive =
         RpcMethod.From<LeaseKeepAliveRequest, LeaseKeepAliveResponse>(EtcdKvReflection.Descriptor, "etcdserverpb.Lease", "LeaseKeepAlive");
 
@@ -84,6 +87,11 @@ public static class RpcLoopbackBenchmark
         cpu = Cpu();
         (double rate, double p50, double p99) bidi = await BidiRoundTripAsync(channel, n);
         rows.Add(["bidi ping-pong, 1 in flight", Rate(bidi.rate, "round trips/s"), Us(bidi.p50), Us(bidi.p99), CpuPer(cpu, n)]);
+
+        n = 100_000 / scale;
+        cpu = Cpu();
+        (double rate, double p50, double p99) window = await BidiWindowAsync(channel, n, 16, 4096);
+        rows.Add(["bidi, 16 in flight, 4 KiB each way", $"{Rate(window.rate, "round trips/s")} ({window.rate * 4096 / (1 << 20):F0} MiB/s each way)", Us(window.p50), Us(window.p99), CpuPer(cpu, n)]);
     }
 
     private static async Task<RpcServer> StartServerAsync()
@@ -120,6 +128,18 @@ public static class RpcLoopbackBenchmark
                     }
                 })
                 .Unimplemented("LeaseGrant").Unimplemented("LeaseRevoke").Unimplemented("LeaseTimeToLive"))
+            .AddService(RpcMethod.FindService(EtcdKvReflection.Descriptor, "etcdserverpb.Watch"), b => b
+                .DuplexStreaming<WatchRequest, WatchResponse>("Watch", async (requests, responses, context) =>
+                {
+                    // Echo: each request's key comes back as an event value (the payload both ways).
+                    var reply = new WatchResponse { Events = { new Event { Kv = new KeyValue() } } };
+                    while (await requests.MoveNextAsync(context.CancellationToken))
+                    {
+                        reply.WatchId = requests.Current.CreateRequest.WatchId;
+                        reply.Events[0].Kv.Value = requests.Current.CreateRequest.Key;
+                        await responses.WriteAsync(reply, context.CancellationToken);
+                    }
+                }))
             .Build();
         await server.StartAsync();
         return server;
@@ -257,6 +277,47 @@ public static class RpcLoopbackBenchmark
         {
             return "unknown";
         }
+    }
+
+    /// <summary>A window of requests in flight on one bidi stream: the storage data path's shape.</summary>
+    private static async Task<(double Rate, double P50, double P99)> BidiWindowAsync(RpcChannel channel, int count, int window, int payloadBytes)
+    {
+        using DuplexStreamingCall<WatchRequest, WatchResponse> call = channel.DuplexStreaming(Watch);
+        var payload = Google.Protobuf.ByteString.CopyFrom(new byte[payloadBytes]);
+        long[] sentAt = new long[count];
+        long[] latencies = new long[count];
+        using var credits = new SemaphoreSlim(window, window);
+        long start = Stopwatch.GetTimestamp();
+        Task writer = Task.Run(async () =>
+        {
+            var request = new WatchRequest { CreateRequest = new WatchCreateRequest { Key = payload } };
+            for (int i = 0; i < count; i++)
+            {
+                await credits.WaitAsync();
+                request.CreateRequest.WatchId = i;
+                sentAt[i] = Stopwatch.GetTimestamp();
+                await call.RequestStream.WriteAsync(request);
+            }
+
+            await call.RequestStream.CompleteAsync();
+        });
+        int received = 0;
+        while (await call.ResponseStream.MoveNextAsync())
+        {
+            long id = call.ResponseStream.Current.WatchId;
+            latencies[id] = Stopwatch.GetTimestamp() - sentAt[id];
+            received++;
+            credits.Release();
+        }
+
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        await writer;
+        if (received != count)
+        {
+            throw new InvalidOperationException($"Expected {count} replies, got {received}.");
+        }
+
+        return (count / seconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
     }
 
     private static double Percentile(long[] ticks, double p)
