@@ -47,11 +47,11 @@ internal sealed class ConfigBinder
         var vms = BindAll(root.Tables("vm", "vm"), BindVm, Gaps.Vms);
 
         ClusterSection? cluster = null;
-        if (clusterTable is null)
+        if (clusterTable is null && !document.Root.ContainsKey("cluster"))
         {
             _errors.Error(new SourceLocation(_file, 1, 1), "cluster", "missing the [cluster] table (it names the cluster and its monitors)");
         }
-        else
+        else if (clusterTable is not null)
         {
             cluster = BindCluster(clusterTable, nodes);
         }
@@ -553,7 +553,7 @@ internal sealed class ConfigBinder
                 disks.Add(new VmDiskConfig
                 {
                     Volume = volume,
-                    Source = new ConfigSource($"{table.PathOf("disks")}[{i}]", at, new Dictionary<string, SourceLocation> { ["volume"] = at }),
+                    Source = ConfigSource.ForValue($"{table.PathOf("disks")}[{i}]", at),
                 });
             }
         }

@@ -100,7 +100,7 @@ internal sealed class TableReader
 
         if (required)
         {
-            _errors.Error(Location, PathOf(key), $"missing required key '{key}' ({expected})");
+            _errors.Error(Location, PathOf(key), $"missing required key '{key}' (expected {expected})");
         }
 
         return null;

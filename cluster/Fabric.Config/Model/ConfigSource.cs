@@ -16,6 +16,21 @@ public sealed class ConfigSource
         _keys = keys;
     }
 
+    private ConfigSource(string path, SourceLocation location)
+        : this(path, location, new Dictionary<string, SourceLocation>())
+    {
+        IsSingleValue = true;
+    }
+
+    /// <summary>
+    /// The source of an entry written as one value rather than a table, such as <c>"vm1-root"</c> in
+    /// <c>disks = ["vm1-root"]</c>: every key of the entry is that value, at <paramref name="path"/>.
+    /// </summary>
+    public static ConfigSource ForValue(string path, SourceLocation location) => new(path, location);
+
+    /// <summary>True for <see cref="ForValue"/> sources.</summary>
+    public bool IsSingleValue { get; }
+
     /// <summary>The entry's key path, e.g. <c>network[1].acl[0]</c>; empty for the document root.</summary>
     public string Path { get; }
 
@@ -28,10 +43,10 @@ public sealed class ConfigSource
     /// <summary>Where the value of <paramref name="key"/> is written, or the table's location when the key is absent.</summary>
     public SourceLocation At(string key) => _keys.TryGetValue(key, out var location) ? location : Location;
 
-    public bool Has(string key) => _keys.ContainsKey(key);
+    public bool Has(string key) => IsSingleValue || _keys.ContainsKey(key);
 
-    /// <summary>The key path of one of the entry's keys: <c>node[1].grpc</c>.</summary>
-    public string PathOf(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
+    /// <summary>The key path of one of the entry's keys: <c>node[1].grpc</c> (for a single value, its own path).</summary>
+    public string PathOf(string key) => IsSingleValue ? Path : Path.Length == 0 ? key : $"{Path}.{key}";
 
     public override string ToString() => $"{Location} {Path}";
 }

@@ -28,18 +28,13 @@ public sealed record ConfigPlan(
         return transaction;
     }
 
-    /// <summary>The plan as text: one line per entry, then the refused changes, then a summary.</summary>
+    /// <summary>The plan as text: one line per entry (refused ones with their config location), then a summary.</summary>
     public string Render()
     {
         var text = new System.Text.StringBuilder();
         foreach (var line in Lines)
         {
             text.AppendLine(line.ToString());
-        }
-
-        foreach (var error in Errors)
-        {
-            text.Append("error: ").AppendLine(error.ToString());
         }
 
         var creates = Lines.Count(line => line.Action == PlanAction.Create);

@@ -138,7 +138,7 @@ public static class ConfigPlanner
         private void Refuse(string kind, string name, string message, SourceLocation? location)
         {
             _errors.Add(new PlanError(kind, name, message, location));
-            Line(PlanAction.Refused, kind, name, message);
+            Line(PlanAction.Refused, kind, name, location is { } at ? $"{message} [{at}]" : message);
         }
 
         /// <summary>

@@ -19,6 +19,13 @@ internal sealed class TomlLexer
     private int _line = 1;
     private int _lineStart;
 
+    // Column of the last position asked for on the current line, so that computing columns costs
+    // O(distance since then) rather than O(line length): a one-line document with a million tokens
+    // would otherwise take quadratic time.
+    private int _columnCacheLineStart = -1;
+    private int _columnCacheIndex;
+    private int _columnCacheColumn;
+
     public TomlLexer(string text, string fileName)
     {
         _text = text;
@@ -542,9 +549,16 @@ internal sealed class TomlLexer
 
     private TomlPosition PositionAt(int index)
     {
-        // Columns count scalar values: the low half of a surrogate pair does not start a new column.
+        var from = _lineStart;
         var column = 1;
-        for (var i = _lineStart; i < index && i < _text.Length; i++)
+        if (_columnCacheLineStart == _lineStart && _columnCacheIndex <= index)
+        {
+            from = _columnCacheIndex;
+            column = _columnCacheColumn;
+        }
+
+        // Columns count scalar values: the low half of a surrogate pair does not start a new column.
+        for (var i = from; i < index && i < _text.Length; i++)
         {
             if (!char.IsLowSurrogate(_text[i]))
             {
@@ -552,6 +566,9 @@ internal sealed class TomlLexer
             }
         }
 
+        _columnCacheLineStart = _lineStart;
+        _columnCacheIndex = index;
+        _columnCacheColumn = column;
         return new TomlPosition(_line, column);
     }
 

@@ -51,7 +51,7 @@ internal sealed partial class TomlParser
                     current = ParseArrayTableHeader(token);
                     break;
                 default:
-                    if (!token.IsKeySegment)
+                    if (!token.IsKeySegment && token.Kind is not (TomlTokenKind.MultilineBasicString or TomlTokenKind.MultilineLiteralString))
                     {
                         throw Error(token.Position, $"expected a key or a [table] header, found {token.Describe()}");
                     }

@@ -134,7 +134,9 @@ public static class ConfigValidator
         foreach (var node in config.Nodes)
         {
             var data = node.Data.ToString();
-            var mine = new List<(HostPort, NodeConfig, string)> { (node.Grpc, node, "grpc"), (new HostPort(data, node.StoragePort), node, "storage_port") };
+            // Without a storage_port key the storage endpoint is the data address with the default port.
+            var storageKey = node.Source.Has("storage_port") ? "storage_port" : "data";
+            var mine = new List<(HostPort, NodeConfig, string)> { (node.Grpc, node, "grpc"), (new HostPort(data, node.StoragePort), node, storageKey) };
             if (node.Metrics is { } metrics)
             {
                 mine.Add((metrics, node, "metrics"));
@@ -323,7 +325,7 @@ public static class ConfigValidator
         }
 
         memoryByNode.TryGetValue(node.Name, out var used);
-        used += vm.Memory.Bytes;
+        used = vm.Memory.Bytes > long.MaxValue - used ? long.MaxValue : used + vm.Memory.Bytes;
         memoryByNode[node.Name] = used;
         if (used > node.VmMemory.Bytes)
         {
