@@ -3,6 +3,7 @@ using Fabric.Rpc.Protocol;
 using Fabric.Rpc.Tests.Protos;
 using Fabric.Rpc.Tests.Support;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Rpc.Tests.Calls;
 
@@ -19,7 +20,13 @@ public sealed class ChaosTests
     [InlineData(3)]
     public async Task Every_call_ends_with_a_status_and_the_server_survives(int seed)
     {
-        await using TestServer server = await TestServer.StartAsync(o => o.MaxReceiveMessageBytes = 64 * 1024);
+        var logs = new ListLoggerProvider();
+        using ILoggerFactory factory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        await using TestServer server = await TestServer.StartAsync(o =>
+        {
+            o.MaxReceiveMessageBytes = 64 * 1024;
+            o.LoggerFactory = factory;
+        });
         RpcChannel channel = server.Channel();
         var random = new Random(seed);
         int[] plan = Enumerable.Range(0, 150).Select(_ => random.Next(8)).ToArray();
@@ -32,6 +39,9 @@ public sealed class ChaosTests
         Assert.Equal("alive", (await channel.UnaryAsync(TestServer.Echo, new EchoRequest { Text = "alive" })).Text);
         using var fresh = new RpcChannel(server.Target);
         Assert.Equal("alive", (await fresh.UnaryAsync(TestServer.Echo, new EchoRequest { Text = "alive" })).Text);
+        // No call ending here is a handler bug or a server fault.
+        string[] problems = logs.Entries.Where(e => e.Level >= LogLevel.Warning).Select(e => $"{e.Category} {e.Level}: {e.Message}").ToArray();
+        Assert.True(problems.Length == 0, string.Join("\n", problems));
     }
 
     private static async Task<StatusCode> RunAsync(RpcChannel channel, int kind, int delayMs, int i)
