@@ -1,11 +1,33 @@
+using BenchmarkDotNet.Running;
+using Fabric.Bench.Rpc;
+
 namespace Fabric.Bench;
 
+/// <summary>
+/// `dotnet run -c Release --project bench/Fabric.Bench -- MODE [args]`. Modes are the runners and host
+/// programs of the side-by-side comparisons (bench/*.sh); anything else goes to BenchmarkDotNet
+/// (`--filter '*Name*'`, `--list flat`, ...).
+/// </summary>
 public static class Program
 {
     public static int Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "rocksdb") return RocksDb.RocksDbBench.Run(args[1..]);
-        Console.Error.WriteLine("Fabric.Bench: no benchmarks yet");
-        return 2;
+        var mode = args.Length > 0 ? args[0] : "";
+        var rest = args.Skip(1).ToArray();
+        switch (mode)
+        {
+            case "rpc":
+                return RpcLoopbackBenchmark.RunAsync(rest).GetAwaiter().GetResult();
+            case "rpc-framing":
+                BenchmarkRunner.Run<RpcFramingBenchmarks>(args: rest);
+                return 0;
+            case "rocksdb":
+                return RocksDb.RocksDbBench.Run(rest);
+            case "switch-host":
+                return Switch.SwitchHost.Run(rest);
+            default:
+                var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+                return summaries.Any(s => s.HasCriticalValidationErrors) ? 1 : 0;
+        }
     }
 }

@@ -44,13 +44,17 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private HttpResponseMessage? _response;
     private MessageReader? _reader;
     private Metadata? _responseHeaders;
+    private HttpResponseHeaders? _responseHeadersSource;
     private Status? _status;
     private Metadata? _trailers;
+    private HttpResponseHeaders? _trailersSource;
     private TResponse? _current;
     private Task<TResponse>? _singleResponse;
     private volatile bool _userCancelled;
     private volatile bool _disposed;
     private int _writing;
+    private int _reading;
+    private int _readerCompleted;
     private bool _requestCompleted;
 
     public ClientCall(RpcChannel channel, RpcMethod<TRequest, TResponse> method, CallOptions options, bool alwaysCancellable)
@@ -132,6 +136,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
 
         TResponse? message;
+        Volatile.Write(ref _reading, 1);
         try
         {
             using CancellationTokenRegistration extra = Link(cancellationToken);
@@ -139,16 +144,25 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
         catch (Exception e)
         {
+            Volatile.Write(ref _reading, 0);
+            CompleteReader();
             Fail(e, cancellationToken.IsCancellationRequested);
             return EndOfStreamOrThrow();
         }
 
+        Volatile.Write(ref _reading, 0);
         if (message is not null)
         {
+            if (_disposed)
+            {
+                CompleteReader();
+            }
+
             _current = message;
             return true;
         }
 
+        CompleteReader();
         ReadTrailers();
         return EndOfStreamOrThrow();
     }
@@ -166,7 +180,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     {
         if (!await MoveNextAsync().ConfigureAwait(false))
         {
-            Finish(new Status(StatusCode.Internal, $"{_method.Path} ended with OK but without a response message."), _trailers ?? Metadata.Empty, force: true);
+            Finish(new Status(StatusCode.Internal, $"{_method.Path} ended with OK but without a response message."), GetTrailers(), force: true);
             EndOfStreamOrThrow();
         }
 
@@ -264,8 +278,15 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     public override Status GetStatus() =>
         _status ?? throw new InvalidOperationException("The call is still running: its status is known once the response stream has ended.");
 
-    public override Metadata GetTrailers() =>
-        _trailers ?? throw new InvalidOperationException("The call is still running: trailers arrive at its end.");
+    public override Metadata GetTrailers()
+    {
+        if (_status is null)
+        {
+            throw new InvalidOperationException("The call is still running: trailers arrive at its end.");
+        }
+
+        return _trailers ??= _trailersSource is { } source ? ReadMetadata(source) : Metadata.Empty;
+    }
 
     public override void Dispose()
     {
@@ -282,8 +303,23 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         }
 
         _userRegistration.Dispose();
+        if (Volatile.Read(ref _reading) == 0)
+        {
+            // With a read in flight, that read completes the pipe when it returns.
+            CompleteReader();
+        }
+
         _response?.Dispose();
         _cts?.Dispose();
+    }
+
+    /// <summary>Hands the response pipe's pooled buffers back, once.</summary>
+    private void CompleteReader()
+    {
+        if (_reader is not null && Interlocked.Exchange(ref _readerCompleted, 1) == 0)
+        {
+            _reader.Complete();
+        }
     }
 
     private HttpRequestMessage CreateRequest(HttpContent content)
@@ -334,7 +370,8 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
             return false;
         }
 
-        _responseHeaders = ReadMetadata(response.Headers);
+        // Metadata is parsed when asked for: most unary callers never look at it.
+        _responseHeadersSource = response.Headers;
         if (response.StatusCode != HttpStatusCode.OK)
         {
             Finish(new Status(ClientErrors.FromHttpStatus(response.StatusCode),
@@ -346,7 +383,8 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         if (TryReadStatus(response.Headers) is { } trailersOnly)
         {
             // Trailers-Only: the status came in the headers and there is no body.
-            Finish(trailersOnly, _responseHeaders);
+            Finish(trailersOnly, ReadMetadata(response.Headers));
+            _responseHeadersSource = null;
             _responseHeaders = Metadata.Empty;
             return false;
         }
@@ -380,6 +418,11 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private async Task<Metadata> GetResponseHeadersAsync()
     {
         await EnsureHeadersAsync().ConfigureAwait(false);
+        if (_responseHeaders is null && _responseHeadersSource is { } source)
+        {
+            _responseHeaders = ReadMetadata(source);
+        }
+
         if (_responseHeaders is not null)
         {
             return _responseHeaders;
@@ -392,10 +435,18 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
     private void ReadTrailers()
     {
         HttpResponseHeaders trailers = _response!.TrailingHeaders;
-        Metadata metadata = ReadMetadata(trailers);
         Status status = TryReadStatus(trailers)
             ?? new Status(StatusCode.Internal, "Bad gRPC response: the response ended without grpc-status.");
-        Finish(status, metadata);
+        if (status.IsOk)
+        {
+            // Parsed on demand (GetTrailers); an error status carries them in its RpcException at once.
+            _trailersSource = trailers;
+            Finish(status, null);
+        }
+        else
+        {
+            Finish(status, ReadMetadata(trailers));
+        }
     }
 
     private bool EndOfStreamOrThrow()
@@ -449,7 +500,7 @@ internal sealed class ClientCall<TRequest, TResponse> : ClientCallBase, IAsyncSt
         Abort();
     }
 
-    private void Finish(Status status, Metadata trailers, bool force = false)
+    private void Finish(Status status, Metadata? trailers, bool force = false)
     {
         lock (_gate)
         {

@@ -122,11 +122,12 @@ public sealed class RpcChannel : IDisposable
         var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
+            InitialHttp2StreamWindowSize = options.InitialStreamWindowBytes,
             ConnectTimeout = options.ConnectTimeout,
             KeepAlivePingDelay = options.KeepAlivePingDelay,
             KeepAlivePingTimeout = options.KeepAlivePingTimeout,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
             AutomaticDecompression = DecompressionMethods.None,
             AllowAutoRedirect = false,
             UseCookies = false,

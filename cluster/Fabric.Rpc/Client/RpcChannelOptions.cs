@@ -23,6 +23,12 @@ public sealed class RpcChannelOptions
 
     public TimeSpan KeepAlivePingTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// HTTP/2 receive window of each stream. The 64 KiB HTTP/2 default makes a fast server stream wait for
+    /// a WINDOW_UPDATE every 64 KiB (a round trip each); a large window lets 4 MiB messages flow.
+    /// </summary>
+    public int InitialStreamWindowBytes { get; set; } = 8 * 1024 * 1024;
+
     /// <summary>Server certificate check for "https://" targets (null = the system's validation).</summary>
     public RemoteCertificateValidationCallback? ServerCertificateValidation { get; set; }
 

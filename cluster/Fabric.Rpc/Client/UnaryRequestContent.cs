@@ -41,8 +41,7 @@ internal sealed class UnaryRequestContent : HttpContent
 
     protected override bool TryComputeLength(out long length)
     {
-        // No content-length: gRPC bodies are framed by their own length prefixes.
-        length = -1;
-        return false;
+        length = GrpcFrame.HeaderLength + _size;
+        return true;
     }
 }

@@ -53,9 +53,11 @@ public static class GrpcFrame
     /// Writes header + message to <paramref name="writer"/> (a pipe, a pooled buffer writer) without
     /// an intermediate copy. Returns the message length (without the header).
     /// </summary>
-    public static int Write(IBufferWriter<byte> writer, IMessage message)
+    public static int Write(IBufferWriter<byte> writer, IMessage message) => Write(writer, message, message.CalculateSize());
+
+    /// <summary>As <see cref="Write(IBufferWriter{byte}, IMessage)"/>, with the size the caller already computed.</summary>
+    public static int Write(IBufferWriter<byte> writer, IMessage message, int size)
     {
-        int size = message.CalculateSize();
         Span<byte> span = writer.GetSpan(HeaderLength + size);
         if (span.Length >= HeaderLength + size)
         {

@@ -33,7 +33,12 @@ internal sealed class MessageReader
         _direction = direction;
     }
 
-    public PipeReader Pipe => _reader;
+    /// <summary>Releases the pipe's buffers (pooled): call once no read is in flight and none will follow.</summary>
+    public void Complete()
+    {
+        _endOfStream = true;
+        _reader.Complete();
+    }
 
     public async ValueTask<T?> ReadAsync<T>(MessageParser<T> parser, CancellationToken cancellationToken)
         where T : class, IMessage<T>

@@ -116,6 +116,9 @@ internal sealed class RequestDispatcher
             Task first = await Task.WhenAny(run, call.DeadlineReached).ConfigureAwait(false);
             if (first != run)
             {
+                // Read what the handler may still ask for from the HTTP request before it is recycled.
+                _ = call.RequestHeaders;
+                _ = call.Peer;
                 if (call.TryBeginFinish())
                 {
                     await FinishAsync(call, method, new Status(StatusCode.DeadlineExceeded, "Deadline exceeded."), null, null).ConfigureAwait(false);
@@ -145,6 +148,12 @@ internal sealed class RequestDispatcher
             status = call.DeadlineExceeded
                 ? new Status(StatusCode.DeadlineExceeded, "Deadline exceeded.")
                 : new Status(StatusCode.Cancelled, "The call was cancelled by the client.");
+        }
+        catch (Exception) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client reset the stream or the connection dropped while the handler read or wrote:
+            // an I/O error here is the cancellation, not a handler bug.
+            status = new Status(StatusCode.Cancelled, "The call was cancelled by the client.");
         }
         catch (Exception e)
         {

@@ -106,6 +106,8 @@ public sealed class RpcServer : IAsyncDisposable
         limits.Http2.InitialConnectionWindowSize = _options.InitialConnectionWindowBytes;
         limits.Http2.InitialStreamWindowSize = _options.InitialStreamWindowBytes;
         limits.Http2.MaxFrameSize = 64 * 1024;
+        // How much a stream's response may buffer before FlushAsync waits: enough for a few large messages.
+        limits.MaxResponseBufferSize = 1024 * 1024;
         if (_options.KeepAlivePingDelay is { } ping)
         {
             limits.Http2.KeepAlivePingDelay = ping;

@@ -191,7 +191,7 @@ public class ServerCallContext : IDisposable
                     _responseStarted = true;
                 }
 
-                GrpcFrame.Write(httpResponse.BodyWriter, response);
+                GrpcFrame.Write(httpResponse.BodyWriter, response, size);
             }
         }
 
@@ -231,6 +231,12 @@ public class ServerCallContext : IDisposable
             ThrowIfFinished();
             return await Reader.ReadAsync(parser, linked?.Token ?? CancellationToken).ConfigureAwait(false);
         }
+        catch (IOException e)
+        {
+            // Kestrel fails the body with "the client reset the request stream" (RST_STREAM) or a dropped
+            // connection, sometimes before RequestAborted fires: that is the client going away, not a bug.
+            throw new RpcException(StatusCode.Cancelled, "The client reset the stream.", innerException: e);
+        }
         finally
         {
             linked?.Dispose();
@@ -260,8 +266,18 @@ public class ServerCallContext : IDisposable
             }
 
             PipeWriter writer = _http.Response.BodyWriter;
-            GrpcFrame.Write(writer, message);
-            FlushResult result = await writer.FlushAsync(token).ConfigureAwait(false);
+            GrpcFrame.Write(writer, message, size);
+            FlushResult result;
+            try
+            {
+                result = await writer.FlushAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException || (e is OperationCanceledException && !token.IsCancellationRequested))
+            {
+                // The stream or connection is gone (ConnectionAbortedException is an OperationCanceledException).
+                throw new RpcException(StatusCode.Cancelled, "The client reset the stream.", innerException: e);
+            }
+
             if (result.IsCanceled)
             {
                 throw new OperationCanceledException(token);

@@ -29,6 +29,30 @@ public sealed class StreamingCallTests
     }
 
     [Fact]
+    public async Task A_server_stream_that_fails_part_way_delivers_what_was_sent_then_the_status()
+    {
+        await using TestServer server = await TestServer.StartAsync();
+        RpcChannel channel = server.Channel();
+
+        using ServerStreamingCall<EchoReply> call = channel.ServerStreaming(TestServer.Count, new CountRequest { Count = 100, FailAfter = 10 });
+        int received = 0;
+        RpcException e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await call.ResponseStream.MoveNextAsync())
+            {
+                received++;
+            }
+        });
+
+        Assert.Equal(10, received);
+        Assert.Equal(StatusCode.Aborted, e.StatusCode);
+        Assert.Equal("failed after 10 replies", e.Detail);
+        Assert.Equal("10", e.Trailers.GetValue("x-sent"));
+        Assert.Equal(StatusCode.Aborted, call.GetStatus().Code);
+        Assert.Equal("10", call.GetTrailers().GetValue("x-sent"));
+    }
+
+    [Fact]
     public async Task Server_streaming_of_zero_messages_ends_cleanly()
     {
         await using TestServer server = await TestServer.StartAsync();

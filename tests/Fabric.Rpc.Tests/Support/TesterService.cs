@@ -96,6 +96,12 @@ public sealed class TesterService
         ByteString payload = ByteString.CopyFrom(new byte[request.PayloadBytes]);
         for (int i = 0; i < request.Count; i++)
         {
+            if (request.FailAfter > 0 && i == request.FailAfter)
+            {
+                context.ResponseTrailers.Add("x-sent", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                throw new RpcException(StatusCode.Aborted, $"failed after {i} replies");
+            }
+
             await stream.WriteAsync(new EchoReply { Index = i, Payload = payload });
         }
     }
