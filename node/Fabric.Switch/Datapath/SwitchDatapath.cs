@@ -48,6 +48,9 @@ public sealed class SwitchDatapath
     public string DefaultUplink { get; }
     public TimeSpan MacAgingTime { get; set; } = TimeSpan.FromSeconds(300);
     public IEnumerable<SwitchPort> Ports => _portsByName.Values;
+    /// <summary>The ports as an array, rebuilt on every add/remove, for allocation-free iteration by the loop.</summary>
+    public SwitchPort[] PortArray { get; private set; } = [];
+    public long PortsVersion { get; private set; }
     public IEnumerable<SwitchNetwork> Networks => _networks.Values;
     public CaptureHub Captures { get; } = new();
     /// <summary>Frames processed, for the benchmark and the loop's statistics.</summary>
@@ -58,6 +61,7 @@ public sealed class SwitchDatapath
     public SwitchNetwork? Network(string name) => _networksByName.GetValueOrDefault(name);
     public SwitchNetwork? Network(int id) => _networks.GetValueOrDefault(id);
     public string NodeName(uint node) => _nodeNames.TryGetValue(node, out var n) ? n : $"node{node}";
+    public uint NodeId(string name) => _nodeNames.FirstOrDefault(kv => kv.Value == name).Key;
 
     // ---------------------------------------------------------------- configuration (control plane)
 
@@ -72,6 +76,8 @@ public sealed class SwitchDatapath
         _ports[n] = port;
         _portsByName[port.Name] = port;
         if (port.Kind == PortKind.Tunnel) _tunnel = port;
+        PortArray = _portsByName.Values.ToArray();
+        PortsVersion++;
         if (port.Active) ClaimMac(port);
         Recompile();
     }
@@ -82,6 +88,8 @@ public sealed class SwitchDatapath
         _ports[port.Number] = null;
         if (ReferenceEquals(_tunnel, port)) _tunnel = null;
         _dirty.Remove(port);
+        PortArray = _portsByName.Values.ToArray();
+        PortsVersion++;
         foreach (var net in _networks.Values)
         {
             net.Fdb.RemoveWhere((loc, _) => loc.Port == port.Number);
@@ -204,13 +212,12 @@ public sealed class SwitchDatapath
         Flows.ReplaceAll(FlowCompiler.Compile(_networks.Values, _portsByName.Values, TrunkCarries));
     }
 
-    /// <summary>Ages out dynamic MAC entries; call about once a second.</summary>
-    public void Age()
+    /// <summary>Ages out dynamic MAC entries; the loop calls it about once a second.</summary>
+    public void AgeMacTables()
     {
         long now = _time.GetTimestamp();
         long aging = (long)(MacAgingTime.TotalSeconds * _time.TimestampFrequency);
         foreach (var net in _networks.Values) net.Fdb.Age(now, aging);
-        foreach (var p in _portsByName.Values) p.OnTimer(now);
     }
 
     // ---------------------------------------------------------------- data plane

@@ -44,8 +44,14 @@ public abstract class SwitchPort : IDisposable
     /// <summary>Reads what is available and hands each frame to <paramref name="datapath"/>; called on the datapath thread.</summary>
     protected internal virtual void OnReadable(SwitchDatapath datapath) { }
 
+    /// <summary>True while the port has queued bytes the OS refused: the loop then waits for writability.</summary>
+    protected internal virtual bool WantsWritable => false;
+
+    /// <summary>The descriptor became writable: send what is queued.</summary>
+    protected internal virtual void OnWritable() { }
+
     /// <summary>Called on the datapath thread with the datapath's clock, for reconnects and retries.</summary>
-    protected internal virtual void OnTimer(long now) { }
+    protected internal virtual void OnTimer(long now, long frequency) { }
 
     /// <summary>Short text for `fabric net show`: where the port goes ("unix:/run/vm1.sock connected").</summary>
     public virtual string Describe() => Kind.ToString().ToLowerInvariant();

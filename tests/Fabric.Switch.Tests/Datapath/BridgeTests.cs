@@ -46,18 +46,18 @@ public class BridgeTests
         var fdb = net.Dp.Network("red")!.Fdb;
         Assert.True(fdb.TryLookup(H1, out var e) && e.Location.Port == a.Number && e.Kind == FdbEntryKind.Dynamic);
         net.Time.Advance(TimeSpan.FromSeconds(299));
-        net.Dp.Age();
+        net.Dp.AgeMacTables();
         Assert.True(fdb.TryLookup(H1, out _));
         net.Send("a", Udp(MacAddress.Broadcast, H1)); // refreshes
         net.Time.Advance(TimeSpan.FromSeconds(299));
-        net.Dp.Age();
+        net.Dp.AgeMacTables();
         Assert.True(fdb.TryLookup(H1, out _));
         net.Time.Advance(TimeSpan.FromSeconds(2));
-        net.Dp.Age();
+        net.Dp.AgeMacTables();
         Assert.False(fdb.TryLookup(H1, out _));
         Assert.True(fdb.TryLookup(vm.Mac, out var s) && s.Kind == FdbEntryKind.Static);
         net.Time.Advance(TimeSpan.FromDays(1));
-        net.Dp.Age();
+        net.Dp.AgeMacTables();
         Assert.True(fdb.TryLookup(vm.Mac, out _));
     }
 
@@ -74,7 +74,7 @@ public class BridgeTests
         Assert.Single(b.Received);
         Assert.Empty(c.Received);
         net.Time.Advance(TimeSpan.FromSeconds(301));
-        net.Dp.Age();
+        net.Dp.AgeMacTables();
         net.ClearReceived();
         net.Send("a", Udp(H2, H1));
         Assert.Single(b.Received);

@@ -1,0 +1,233 @@
+// A port on a host interface (a veth end or a NIC) through an AF_PACKET socket: as a trunk it carries
+// the VLAN networks 802.1Q-tagged (the uplink between nodes); as an access port it carries one network
+// untagged (e.g. the host side of a namespace's veth).
+//
+// Receive: recvmmsg batches. The kernel takes the 802.1Q tag off received frames and reports it in
+// PACKET_AUXDATA; we put it back in front of the payload (each slot has 4 bytes of headroom for that),
+// so the pipeline sees the frame as it was on the wire. Frames this socket sent itself are ignored
+// (PACKET_IGNORE_OUTGOING, or sll_pkttype on older kernels).
+// Transmit: copies into slots (adding the tag for a trunk) and sends each batch with sendmmsg.
+//
+// Segmentation offloads must be off on the interface (ethtool -K DEV tso off gso off gro off tx off): a
+// socket without a virtio-net header gets GSO frames larger than the MTU, which are dropped and counted.
+using System.Runtime.InteropServices;
+using Fabric.Switch.Datapath;
+using Fabric.Switch.Flows;
+using Fabric.Switch.Native;
+using Fabric.Switch.Packets;
+
+namespace Fabric.Switch.Ports;
+
+public sealed unsafe class PacketSocketPort : SwitchPort
+{
+    private const int Batch = 64;
+    private const int Headroom = VlanTag.Length;
+    private const int ControlSize = 64;
+    private readonly int _slotSize;
+    private readonly byte* _rxBuf;
+    private readonly byte* _txBuf;
+    private readonly byte* _rxControl;
+    private readonly Libc.MMsgHdr* _rxMsgs;
+    private readonly Libc.MMsgHdr* _txMsgs;
+    private readonly Libc.IoVec* _rxIov;
+    private readonly Libc.IoVec* _txIov;
+    private readonly Libc.SockAddrLl* _rxAddr;
+    private int _txCount;
+    private int _fd = -1;
+    private bool _disposed;
+
+    /// <param name="name">Port name (for a trunk: the interface name, which networks name as their uplink).</param>
+    /// <param name="interfaceName">The host interface to attach to.</param>
+    /// <param name="kind">Trunk or Access.</param>
+    /// <param name="maxFrame">Largest frame (without tag) the port handles: MTU + 14.</param>
+    public PacketSocketPort(string name, string interfaceName, PortKind kind, int maxFrame = 9216 + 14) : base(name, kind)
+    {
+        if (kind is not (PortKind.Trunk or PortKind.Access)) throw new ArgumentException("an AF_PACKET port is a trunk or an access port", nameof(kind));
+        InterfaceName = interfaceName;
+        _slotSize = (maxFrame + Headroom + VlanTag.Length + 63) & ~63;
+        _rxBuf = (byte*)NativeMemory.AlignedAlloc((nuint)(Batch * _slotSize), 64);
+        _txBuf = (byte*)NativeMemory.AlignedAlloc((nuint)(Batch * _slotSize), 64);
+        _rxControl = (byte*)NativeMemory.AllocZeroed((nuint)(Batch * ControlSize));
+        _rxMsgs = (Libc.MMsgHdr*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(Libc.MMsgHdr)));
+        _txMsgs = (Libc.MMsgHdr*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(Libc.MMsgHdr)));
+        _rxIov = (Libc.IoVec*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(Libc.IoVec)));
+        _txIov = (Libc.IoVec*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(Libc.IoVec)));
+        _rxAddr = (Libc.SockAddrLl*)NativeMemory.AllocZeroed((nuint)(Batch * sizeof(Libc.SockAddrLl)));
+        for (int i = 0; i < Batch; i++)
+        {
+            _rxIov[i] = new Libc.IoVec { Base = _rxBuf + i * _slotSize + Headroom, Len = (nuint)(_slotSize - Headroom) };
+            _txIov[i] = new Libc.IoVec { Base = _txBuf + i * _slotSize, Len = 0 };
+            _txMsgs[i].Hdr.Iov = &_txIov[i];
+            _txMsgs[i].Hdr.IovLen = 1;
+        }
+    }
+
+    public string InterfaceName { get; }
+    public int IfIndex { get; private set; }
+    public long RxBatches;
+    public long TxBatches;
+    public string LastError { get; private set; } = "";
+
+    protected internal override int PollFd => _fd;
+
+    public override string Describe() => $"af_packet {InterfaceName} ({Kind.ToString().ToLowerInvariant()}){(LastError.Length > 0 ? $" last error: {LastError}" : "")}";
+
+    /// <summary>Opens and binds the socket. Must run on the thread (namespace) where the interface lives.</summary>
+    public void Open()
+    {
+        if (_fd >= 0) return;
+        uint index = Libc.if_nametoindex(InterfaceName);
+        if (index == 0) throw new IOException($"no interface '{InterfaceName}' (check the uplink setting and `ip link`)");
+        int fd = Libc.socket(Libc.AF_PACKET, Libc.SOCK_RAW | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.Htons(Libc.ETH_P_ALL));
+        if (fd < 0) throw Libc.Failure("socket(AF_PACKET) (needs CAP_NET_RAW)", Libc.Errno);
+        try
+        {
+            int one = 1;
+            if (Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_AUXDATA, &one, 4) < 0) throw Libc.Failure("PACKET_AUXDATA", Libc.Errno);
+            Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_IGNORE_OUTGOING, &one, 4); // best effort: pkttype is checked too
+            Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_QDISC_BYPASS, &one, 4);
+            int size = 8 << 20;
+            if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &size, 4);
+            if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &size, 4);
+            var ll = new Libc.SockAddrLl { Family = Libc.AF_PACKET, Protocol = Libc.Htons(Libc.ETH_P_ALL), IfIndex = (int)index };
+            if (Libc.bind(fd, &ll, (uint)sizeof(Libc.SockAddrLl)) < 0) throw Libc.Failure($"bind AF_PACKET to {InterfaceName}", Libc.Errno);
+            var mreq = new Libc.PacketMreq { IfIndex = (int)index, Type = Libc.PACKET_MR_PROMISC };
+            if (Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_ADD_MEMBERSHIP, &mreq, (uint)sizeof(Libc.PacketMreq)) < 0)
+                throw Libc.Failure($"promiscuous mode on {InterfaceName}", Libc.Errno);
+        }
+        catch
+        {
+            Libc.close(fd);
+            throw;
+        }
+        IfIndex = (int)index;
+        _fd = fd;
+    }
+
+    protected internal override void OnReadable(SwitchDatapath datapath)
+    {
+        for (int round = 0; round < 4 && _fd >= 0; round++)
+        {
+            for (int i = 0; i < Batch; i++)
+            {
+                ref var h = ref _rxMsgs[i].Hdr;
+                h.Name = &_rxAddr[i];
+                h.NameLen = (uint)sizeof(Libc.SockAddrLl);
+                h.Iov = &_rxIov[i];
+                h.IovLen = 1;
+                h.Control = _rxControl + i * ControlSize;
+                h.ControlLen = ControlSize;
+                h.Flags = 0;
+            }
+            int n = Libc.recvmmsg(_fd, _rxMsgs, Batch, Libc.MSG_DONTWAIT, null);
+            if (n <= 0) return;
+            RxBatches++;
+            for (int i = 0; i < n; i++)
+            {
+                if (_rxAddr[i].PktType == Libc.PACKET_OUTGOING) continue;
+                int len = (int)_rxMsgs[i].Len;
+                byte* slot = _rxBuf + i * _slotSize;
+                if ((_rxMsgs[i].Hdr.Flags & Libc.MSG_TRUNC) != 0)
+                {
+                    Counters.RxPackets++;
+                    Counters.Drop(DropReason.TooBig, len);
+                    continue;
+                }
+                byte* frame = slot + Headroom;
+                if (TryGetVlan(ref _rxMsgs[i].Hdr, out ushort tci, out ushort tpid) && len >= 12)
+                {
+                    // Put the tag the kernel took off back in front of the type field.
+                    Buffer.MemoryCopy(frame, slot, 12, 12);
+                    frame = slot;
+                    frame[12] = (byte)(tpid >> 8);
+                    frame[13] = (byte)tpid;
+                    frame[14] = (byte)(tci >> 8);
+                    frame[15] = (byte)tci;
+                    len += VlanTag.Length;
+                }
+                datapath.Process(this, new Span<byte>(frame, len));
+            }
+            datapath.FlushPorts();
+            if (n < Batch) return;
+        }
+    }
+
+    private static bool TryGetVlan(ref Libc.MsgHdr h, out ushort tci, out ushort tpid)
+    {
+        tci = 0;
+        tpid = 0;
+        byte* p = (byte*)h.Control;
+        byte* end = p + (int)h.ControlLen;
+        while (p + sizeof(Libc.CMsgHdr) <= end)
+        {
+            var c = (Libc.CMsgHdr*)p;
+            if (c->Len < (nuint)sizeof(Libc.CMsgHdr)) break;
+            if (c->Level == Libc.SOL_PACKET && c->Type == Libc.PACKET_AUXDATA)
+            {
+                var aux = (Libc.TpacketAuxdata*)(p + sizeof(Libc.CMsgHdr));
+                if ((aux->Status & Libc.TP_STATUS_VLAN_VALID) == 0) return false;
+                tci = aux->VlanTci;
+                tpid = (aux->Status & Libc.TP_STATUS_VLAN_TPID_VALID) != 0 ? aux->VlanTpid : EtherType.Vlan;
+                return true;
+            }
+            p += ((int)c->Len + 7) & ~7;
+        }
+        return false;
+    }
+
+    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op)
+    {
+        if (_fd < 0) return false;
+        int need = frame.Length + (op.Encap == OutputEncap.Vlan ? VlanTag.Length : 0);
+        if (need > _slotSize) return false;
+        if (_txCount == Batch) FlushTx();
+        int i = _txCount++;
+        var dst = new Span<byte>(_txBuf + i * _slotSize, _slotSize);
+        int len;
+        if (op.Encap == OutputEncap.Vlan) len = FrameEncap.PushVlan(frame, dst, op.Vlan);
+        else
+        {
+            frame.CopyTo(dst);
+            len = frame.Length;
+        }
+        _txIov[i].Len = (nuint)len;
+        return true;
+    }
+
+    protected internal override void FlushTx()
+    {
+        int sent = 0;
+        while (sent < _txCount)
+        {
+            int n = Libc.sendmmsg(_fd, _txMsgs + sent, (uint)(_txCount - sent), Libc.MSG_DONTWAIT);
+            if (n < 0)
+            {
+                int errno = Libc.Errno;
+                if (errno == Libc.EINTR) continue;
+                LastError = Libc.StrError(errno);
+                Counters.Drop(errno is Libc.EAGAIN or Libc.ENOBUFS ? DropReason.TxQueueFull : DropReason.TxError, (int)_txIov[sent].Len);
+                sent++;
+                continue;
+            }
+            sent += n;
+        }
+        if (_txCount > 0) TxBatches++;
+        _txCount = 0;
+    }
+
+    public override void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Libc.CloseQuietly(ref _fd);
+        NativeMemory.AlignedFree(_rxBuf);
+        NativeMemory.AlignedFree(_txBuf);
+        NativeMemory.Free(_rxControl);
+        NativeMemory.Free(_rxMsgs);
+        NativeMemory.Free(_txMsgs);
+        NativeMemory.Free(_rxIov);
+        NativeMemory.Free(_txIov);
+        NativeMemory.Free(_rxAddr);
+        base.Dispose();
+    }
+}
