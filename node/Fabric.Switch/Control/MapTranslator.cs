@@ -32,6 +32,9 @@ public static class MapTranslator
         }
         var remoteIds = remotes.Select(r => r.Item1).ToHashSet();
         var netIds = map.Networks.ToDictionary(n => n.Name, n => (int)n.Id);
+        // Remote VM MACs are installed only where the switch reaches other nodes itself (VXLAN); on a
+        // VLAN network the uplink's physical segment is learned like any bridge would.
+        var vxlanNets = map.Networks.Where(n => string.Equals(n.Kind, "vxlan", StringComparison.OrdinalIgnoreCase)).Select(n => n.Name).ToHashSet();
         var remoteMacs = new Dictionary<(int, ulong), uint>();
         var flood = map.Networks.ToDictionary(n => n.Name, _ => new SortedSet<uint>());
         var arp = map.Networks.ToDictionary(n => n.Name, _ => new List<ArpBinding>());
@@ -49,7 +52,7 @@ public static class MapTranslator
                 if (TryParseCidrAddress(nic.Ip, out uint ip)) arp[nic.Network].Add(new ArpBinding(ip, mac));
                 foreach (var node in new[] { vm.NodeId, vm.MigratingTo })
                     if (node != 0 && node != localNodeId && remoteIds.Contains(node)) flood[nic.Network].Add(node);
-                if (vm.NodeId != 0 && vm.NodeId != localNodeId && remoteIds.Contains(vm.NodeId))
+                if (vm.NodeId != 0 && vm.NodeId != localNodeId && remoteIds.Contains(vm.NodeId) && vxlanNets.Contains(nic.Network))
                     remoteMacs[(netId, mac.Value)] = vm.NodeId;
             }
         }

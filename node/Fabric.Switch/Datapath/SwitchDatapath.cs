@@ -177,7 +177,7 @@ public sealed class SwitchDatapath
         if (_tunnel is null) return;
         foreach (var ((netId, mac), node) in next)
         {
-            if (!_networks.TryGetValue(netId, out var net)) continue;
+            if (!_networks.TryGetValue(netId, out var net) || net.Spec.Kind != NetworkKind.Vxlan) continue;
             bool changed = !_remoteMacs.TryGetValue((netId, mac), out var old) || old != node;
             if (changed || (force && !net.Fdb.TryLookup(new MacAddress(mac), out _)))
                 net.Fdb.SetStatic(new MacAddress(mac), new FdbLocation(_tunnel.Number, node), now);

@@ -10,7 +10,7 @@ internal static unsafe partial class Libc
     public const int AF_UNIX = 1, AF_INET = 2, AF_PACKET = 17;
     public const int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3;
     public const int SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
-    public const int SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33;
+    public const int SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_SNDBUF = 7, SO_RCVBUF = 8, SO_SNDBUFFORCE = 32, SO_RCVBUFFORCE = 33, SO_NO_CHECK = 11;
     public const int SOL_PACKET = 263, PACKET_ADD_MEMBERSHIP = 1, PACKET_AUXDATA = 8, PACKET_VNET_HDR = 15, PACKET_QDISC_BYPASS = 20, PACKET_IGNORE_OUTGOING = 23;
     public const int PACKET_MR_PROMISC = 1;
     public const int PACKET_OUTGOING = 4;
@@ -157,6 +157,7 @@ internal static unsafe partial class Libc
     [DllImport("libc", SetLastError = true)] public static extern int epoll_wait(int epfd, EpollEvent* events, int max, int timeoutMs);
     [DllImport("libc", SetLastError = true)] public static extern int eventfd(uint initval, int flags);
     [DllImport("libc", SetLastError = true)] public static extern int setns(int fd, int nstype);
+    [DllImport("libc", SetLastError = true)] public static extern int kill(int pid, int sig);
     [DllImport("libc", SetLastError = true)] public static extern uint if_nametoindex([MarshalAs(UnmanagedType.LPStr)] string name);
     [DllImport("libc", EntryPoint = "strerror")] private static extern nint strerror_native(int errnum);
 

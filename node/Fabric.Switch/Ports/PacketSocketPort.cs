@@ -85,7 +85,7 @@ public sealed unsafe class PacketSocketPort : SwitchPort
             int one = 1;
             if (Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_AUXDATA, &one, 4) < 0) throw Libc.Failure("PACKET_AUXDATA", Libc.Errno);
             Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_IGNORE_OUTGOING, &one, 4); // best effort: pkttype is checked too
-            Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_QDISC_BYPASS, &one, 4);
+            // No PACKET_QDISC_BYPASS: it would hide our transmitted frames from tcpdump/tshark on the host.
             int size = 8 << 20;
             if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &size, 4);
             if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &size, 4);

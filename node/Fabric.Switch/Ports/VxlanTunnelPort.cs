@@ -83,6 +83,9 @@ public sealed unsafe class VxlanTunnelPort : SwitchPort
         // FORCE variants (root) go past net.core.rmem_max; fall back to the capped ones.
         if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, &size, 4);
         if (Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUFFORCE, &size, 4) < 0) Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, &size, 4);
+        // RFC 7348: the outer UDP checksum SHOULD be zero over IPv4 (the inner frame has its own).
+        int one = 1;
+        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_NO_CHECK, &one, 4);
         var addr = Libc.Inet(LocalAddress, UdpPort);
         if (Libc.bind(fd, &addr, (uint)sizeof(Libc.SockAddrIn)) < 0)
         {
