@@ -241,11 +241,14 @@ public sealed partial class VirtualSwitch : ISwitchPorts, IAsyncDisposable
         return await AttachAsync(port, p => ((StreamPort)p).TryConnect(), cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Attaches a host interface (a veth end) as an access port of <paramref name="network"/> (AF_PACKET).</summary>
-    public ValueTask<PortAttachResult> AttachHostInterfaceAsync(string portName, string interfaceName, string network, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Attaches a host interface (a veth end) as an access port of <paramref name="network"/> (AF_PACKET).
+    /// With <paramref name="offloads"/> frames keep their checksum/segmentation offload state.
+    /// </summary>
+    public ValueTask<PortAttachResult> AttachHostInterfaceAsync(string portName, string interfaceName, string network, bool offloads = true, CancellationToken cancellationToken = default)
     {
         EnsureStarted();
-        var port = new PacketSocketPort(portName, interfaceName, PortKind.Access) { Network = network };
+        var port = new PacketSocketPort(portName, interfaceName, PortKind.Access, offloads: offloads) { Network = network };
         return AttachAsync(port, p => ((PacketSocketPort)p).Open(), cancellationToken);
     }
 

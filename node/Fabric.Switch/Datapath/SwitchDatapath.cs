@@ -28,6 +28,7 @@ public sealed class SwitchDatapath
     private readonly Dictionary<string, SwitchNetwork> _networksByName = new(StringComparer.Ordinal);
     private readonly FdbGeneration _generation = new();
     private readonly byte[] _scratch = new byte[128];
+    private readonly byte[] _offloadScratch = new byte[EthernetFrame.MaxLength + 64];
     private readonly List<SwitchPort> _dirty = new();
     private Dictionary<(int Network, ulong Mac), uint> _remoteMacs = new();
     private readonly Dictionary<uint, string> _nodeNames = new();
@@ -228,7 +229,10 @@ public sealed class SwitchDatapath
     /// The span may be modified in place (VLAN pop). Outputs are queued on the ports; call
     /// <see cref="FlushPorts"/> after a batch.
     /// </summary>
-    public void Process(SwitchPort inPort, Span<byte> packet, uint remoteNode = 0)
+    public void Process(SwitchPort inPort, Span<byte> packet, uint remoteNode = 0) => Process(inPort, packet, remoteNode, OffloadInfo.None);
+
+    /// <summary>Forwards a frame that carries offload state (from a port with a virtio-net header).</summary>
+    public void Process(SwitchPort inPort, Span<byte> packet, uint remoteNode, in OffloadInfo offload)
     {
         var c = inPort.Counters;
         c.RxPackets++;
@@ -266,10 +270,10 @@ public sealed class SwitchDatapath
             d = Compute(key, inPort, null);
             Cache.Insert(key, d);
         }
-        Execute(d, inPort, packet);
+        Execute(d, inPort, packet, offload);
     }
 
-    private void Execute(ForwardingDecision d, SwitchPort inPort, Span<byte> packet)
+    private void Execute(ForwardingDecision d, SwitchPort inPort, Span<byte> packet, OffloadInfo offload)
     {
         Span<byte> frame = packet;
         switch (d.Rewrite)
@@ -278,6 +282,7 @@ public sealed class SwitchDatapath
                 // Slide the two MAC addresses over the tag: the frame now starts 4 bytes later.
                 packet[..12].CopyTo(packet[VlanTag.Length..]);
                 frame = packet[VlanTag.Length..];
+                offload = offload.Shift(-VlanTag.Length);
                 break;
             case IngressRewrite.Decap:
                 frame = packet[VxlanHeader.Length..];
@@ -288,22 +293,28 @@ public sealed class SwitchDatapath
         if (d.ArpReplyMac != 0)
         {
             int n = BuildArpReply(frame, new MacAddress(d.ArpReplyMac));
-            if (n > 0) Send(d.ArpReplyOp, _scratch.AsSpan(0, n));
+            if (n > 0) Send(d.ArpReplyOp, _scratch.AsSpan(0, n), OffloadInfo.None);
             return;
         }
         var outs = d.Outputs;
-        for (int i = 0; i < outs.Length; i++) Send(outs[i], frame);
+        for (int i = 0; i < outs.Length; i++) Send(outs[i], frame, offload);
         for (int i = 0; i < d.AclDenied.Length; i++)
             _ports[d.AclDenied[i]]?.Counters.Drop(DropReason.Acl, frame.Length);
         if (outs.Length == 0 && d.Drop != DropReason.None) inPort.Counters.Drop(d.Drop, packet.Length);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Send(in OutputOp op, ReadOnlySpan<byte> frame)
+    private void Send(in OutputOp op, ReadOnlySpan<byte> frame, in OffloadInfo offload)
     {
         var port = _ports[op.Port];
         if (port is null || !port.Active) return;
-        if (port.Transmit(frame, op))
+        if (offload.IsNone || port.AcceptsOffload) SendOne(port, op, frame, offload);
+        else SendInSoftware(port, op, frame, offload);
+    }
+
+    private void SendOne(SwitchPort port, in OutputOp op, ReadOnlySpan<byte> frame, in OffloadInfo offload)
+    {
+        if (port.Transmit(frame, op, offload))
         {
             port.Counters.TxPackets++;
             port.Counters.TxBytes += frame.Length;
@@ -317,6 +328,39 @@ public sealed class SwitchDatapath
             port.TxPending = true;
             _dirty.Add(port);
         }
+    }
+
+    private ref struct SegmentState
+    {
+        public SwitchDatapath Datapath;
+        public SwitchPort Port;
+        public OutputOp Op;
+    }
+
+    /// <summary>The port cannot take offload state: finish the checksum, or cut the GSO frame, here.</summary>
+    private void SendInSoftware(SwitchPort port, in OutputOp op, ReadOnlySpan<byte> frame, in OffloadInfo offload)
+    {
+        if (offload.IsGso)
+        {
+            var state = new SegmentState { Datapath = this, Port = port, Op = op };
+            int n = SoftwareOffload.Segment(frame, offload, _offloadScratch, ref state,
+                static (ref SegmentState s, ReadOnlySpan<byte> segment) => s.Datapath.SendOne(s.Port, s.Op, segment, OffloadInfo.None));
+            if (n < 0) port.Counters.Drop(DropReason.OffloadUnsupported, frame.Length);
+            return;
+        }
+        if (frame.Length > _offloadScratch.Length)
+        {
+            port.Counters.Drop(DropReason.TooBig, frame.Length);
+            return;
+        }
+        var copy = _offloadScratch.AsSpan(0, frame.Length);
+        frame.CopyTo(copy);
+        if (!SoftwareOffload.CompleteChecksum(copy, offload))
+        {
+            port.Counters.Drop(DropReason.OffloadUnsupported, frame.Length);
+            return;
+        }
+        SendOne(port, op, copy, OffloadInfo.None);
     }
 
     /// <summary>Sends what the last frames queued on each port (one system call per port where the port can batch).</summary>

@@ -34,4 +34,6 @@ public enum DropReason : byte
     TxError,
     /// <summary>The ingress port belongs to no network the switch knows (yet).</summary>
     NoNetwork,
+    /// <summary>A frame with offload state (GSO, partial checksum) the software fallback cannot complete.</summary>
+    OffloadUnsupported,
 }

@@ -18,7 +18,7 @@ public sealed class MemoryPort : SwitchPort
     /// <summary>When set, Transmit refuses frames (a full queue).</summary>
     public bool Full { get; set; }
 
-    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op)
+    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload)
     {
         if (Full) return false;
         if (!_record) return true;

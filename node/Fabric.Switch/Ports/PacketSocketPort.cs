@@ -8,8 +8,12 @@
 // (PACKET_IGNORE_OUTGOING, or sll_pkttype on older kernels).
 // Transmit: copies into slots (adding the tag for a trunk) and sends each batch with sendmmsg.
 //
-// Segmentation offloads must be off on the interface (ethtool -K DEV tso off gso off gro off tx off): a
-// socket without a virtio-net header gets GSO frames larger than the MTU, which are dropped and counted.
+// With a virtio-net header (PACKET_VNET_HDR, the default for access ports) frames keep their offload
+// state: a 64 KiB TCP super-frame from the namespace crosses as one frame with its GSO size and partial
+// checksum, and leaves by another such port unchanged (the kernel segments, or nobody does, veth to veth).
+// Without it, offloads must be off on the interface (ethtool -K DEV tso off gso off gro off tx off):
+// GSO frames larger than the slot are dropped and counted.
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Fabric.Switch.Datapath;
 using Fabric.Switch.Flows;
@@ -22,6 +26,8 @@ public sealed unsafe class PacketSocketPort : SwitchPort
 {
     private const int Batch = 64;
     private const int Headroom = VlanTag.Length;
+    private readonly bool _vnet;
+    private readonly int _vnetLen;
     private const int ControlSize = 64;
     private readonly int _slotSize;
     private readonly byte* _rxBuf;
@@ -39,12 +45,16 @@ public sealed unsafe class PacketSocketPort : SwitchPort
     /// <param name="name">Port name (for a trunk: the interface name, which networks name as their uplink).</param>
     /// <param name="interfaceName">The host interface to attach to.</param>
     /// <param name="kind">Trunk or Access.</param>
-    /// <param name="maxFrame">Largest frame (without tag) the port handles: MTU + 14.</param>
-    public PacketSocketPort(string name, string interfaceName, PortKind kind, int maxFrame = 9216 + 14) : base(name, kind)
+    /// <param name="maxFrame">Largest frame (without tag) the port handles: MTU + 14 (64 KiB with offloads).</param>
+    /// <param name="offloads">Use a virtio-net header (checksum and segmentation offloads pass through).</param>
+    public PacketSocketPort(string name, string interfaceName, PortKind kind, int maxFrame = 9216 + 14, bool offloads = false) : base(name, kind)
     {
         if (kind is not (PortKind.Trunk or PortKind.Access)) throw new ArgumentException("an AF_PACKET port is a trunk or an access port", nameof(kind));
         InterfaceName = interfaceName;
-        _slotSize = (maxFrame + Headroom + VlanTag.Length + 63) & ~63;
+        _vnet = offloads;
+        _vnetLen = offloads ? OffloadInfo.HeaderLength : 0;
+        if (offloads) maxFrame = Math.Max(maxFrame, EthernetFrame.MaxLength);
+        _slotSize = (maxFrame + Headroom + VlanTag.Length + _vnetLen + 63) & ~63;
         _rxBuf = (byte*)NativeMemory.AlignedAlloc((nuint)(Batch * _slotSize), 64);
         _txBuf = (byte*)NativeMemory.AlignedAlloc((nuint)(Batch * _slotSize), 64);
         _rxControl = (byte*)NativeMemory.AllocZeroed((nuint)(Batch * ControlSize));
@@ -69,8 +79,9 @@ public sealed unsafe class PacketSocketPort : SwitchPort
     public string LastError { get; private set; } = "";
 
     protected internal override int PollFd => _fd;
+    protected internal override bool AcceptsOffload => _vnet;
 
-    public override string Describe() => $"af_packet {InterfaceName} ({Kind.ToString().ToLowerInvariant()}){(LastError.Length > 0 ? $" last error: {LastError}" : "")}";
+    public override string Describe() => $"af_packet {InterfaceName} ({Kind.ToString().ToLowerInvariant()}{(_vnet ? ", offloads" : "")}){(LastError.Length > 0 ? $" last error: {LastError}" : "")}";
 
     /// <summary>Opens and binds the socket. Must run on the thread (namespace) where the interface lives.</summary>
     public void Open()
@@ -84,6 +95,7 @@ public sealed unsafe class PacketSocketPort : SwitchPort
         {
             int one = 1;
             if (Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_AUXDATA, &one, 4) < 0) throw Libc.Failure("PACKET_AUXDATA", Libc.Errno);
+            if (_vnet && Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_VNET_HDR, &one, 4) < 0) throw Libc.Failure("PACKET_VNET_HDR", Libc.Errno);
             Libc.setsockopt(fd, Libc.SOL_PACKET, Libc.PACKET_IGNORE_OUTGOING, &one, 4); // best effort: pkttype is checked too
             // No PACKET_QDISC_BYPASS: it would hide our transmitted frames from tcpdump/tshark on the host.
             int size = 8 << 20;
@@ -133,19 +145,24 @@ public sealed unsafe class PacketSocketPort : SwitchPort
                     Counters.Drop(DropReason.TooBig, len);
                     continue;
                 }
-                byte* frame = slot + Headroom;
+                byte* frame = slot + Headroom + _vnetLen;
+                var offload = _vnet ? OffloadInfo.Read(new ReadOnlySpan<byte>(slot + Headroom, OffloadInfo.HeaderLength)) : OffloadInfo.None;
+                len -= _vnetLen;
+                if (len < 0) continue;
                 if (TryGetVlan(ref _rxMsgs[i].Hdr, out ushort tci, out ushort tpid) && len >= 12)
                 {
                     // Put the tag the kernel took off back in front of the type field.
-                    Buffer.MemoryCopy(frame, slot, 12, 12);
-                    frame = slot;
+                    byte* tagged = frame - VlanTag.Length;
+                    Buffer.MemoryCopy(frame, tagged, 12, 12);
+                    frame = tagged;
                     frame[12] = (byte)(tpid >> 8);
                     frame[13] = (byte)tpid;
                     frame[14] = (byte)(tci >> 8);
                     frame[15] = (byte)tci;
                     len += VlanTag.Length;
+                    offload = offload.Shift(VlanTag.Length);
                 }
-                datapath.Process(this, new Span<byte>(frame, len));
+                datapath.Process(this, new Span<byte>(frame, len), 0, offload);
             }
             datapath.FlushPorts();
             if (n < Batch) return;
@@ -175,22 +192,29 @@ public sealed unsafe class PacketSocketPort : SwitchPort
         return false;
     }
 
-    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op)
+    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload)
     {
         if (_fd < 0) return false;
-        int need = frame.Length + (op.Encap == OutputEncap.Vlan ? VlanTag.Length : 0);
+        int need = _vnetLen + frame.Length + (op.Encap == OutputEncap.Vlan ? VlanTag.Length : 0);
         if (need > _slotSize) return false;
         if (_txCount == Batch) FlushTx();
         int i = _txCount++;
-        var dst = new Span<byte>(_txBuf + i * _slotSize, _slotSize);
+        var slot = new Span<byte>(_txBuf + i * _slotSize, _slotSize);
+        var dst = slot[_vnetLen..];
         int len;
-        if (op.Encap == OutputEncap.Vlan) len = FrameEncap.PushVlan(frame, dst, op.Vlan);
+        bool pushed = false;
+        if (op.Encap == OutputEncap.Vlan)
+        {
+            pushed = frame.Length < 16 || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != EtherType.Vlan;
+            len = FrameEncap.PushVlan(frame, dst, op.Vlan);
+        }
         else
         {
             frame.CopyTo(dst);
             len = frame.Length;
         }
-        _txIov[i].Len = (nuint)len;
+        if (_vnet) (pushed ? offload.Shift(VlanTag.Length) : offload).Write(slot);
+        _txIov[i].Len = (nuint)(_vnetLen + len);
         return true;
     }
 

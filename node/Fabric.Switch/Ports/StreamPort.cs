@@ -149,7 +149,7 @@ public sealed unsafe class StreamPort : SwitchPort
         }
     }
 
-    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op)
+    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload)
     {
         if (_fd < 0) return false;
         int need = 4 + frame.Length + (op.Encap == OutputEncap.Vlan ? VlanTag.Length : 0);

@@ -32,8 +32,15 @@ public abstract class SwitchPort : IDisposable
     /// <summary>Set by the datapath when a frame was queued since the last flush.</summary>
     internal bool TxPending;
 
-    /// <summary>Queues one frame for sending with the given encapsulation. False when the queue is full.</summary>
-    protected internal abstract bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op);
+    /// <summary>
+    /// Queues one frame for sending with the given encapsulation. False when the queue is full.
+    /// <paramref name="offload"/> is None unless the port <see cref="AcceptsOffload"/>: the datapath
+    /// finishes checksums and segments GSO frames for ports that cannot take them.
+    /// </summary>
+    protected internal abstract bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload);
+
+    /// <summary>True when the port can send frames with partial checksums and GSO state (a virtio-net header).</summary>
+    protected internal virtual bool AcceptsOffload => false;
 
     /// <summary>Sends what Transmit queued. Called by the datapath after each batch.</summary>
     protected internal virtual void FlushTx() { }

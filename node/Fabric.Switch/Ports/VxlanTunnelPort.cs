@@ -179,7 +179,7 @@ public sealed unsafe class VxlanTunnelPort : SwitchPort
         return node;
     }
 
-    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op)
+    protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload)
     {
         if (_fd < 0 || op.Encap != OutputEncap.Vxlan) return false;
         if (!_addressByNode.TryGetValue(op.Node, out var dest)) return false;
