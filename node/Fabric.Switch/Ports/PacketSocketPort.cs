@@ -39,6 +39,16 @@ public sealed unsafe class PacketSocketPort : SwitchPort
     private readonly Libc.IoVec* _txIov;
     private readonly Libc.SockAddrLl* _rxAddr;
     private int _txCount;
+    // Transmit-side coalescing (what GRO does on a NIC's receive side): consecutive in-order segments of
+    // one TCP flow queued in the same batch are merged into one GSO frame, so the namespace's stack gets
+    // one 64 KiB frame instead of 45 small ones. State of the slot still open for appending:
+    private int _coalSlot = -1;
+    private int _coalL4;
+    private int _coalHdr;
+    private uint _coalNextSeq;
+    private int _coalSegSize;
+    private int _coalSegs;
+    public long CoalescedSegments;
     private int _fd = -1;
     private bool _disposed;
 
@@ -81,7 +91,7 @@ public sealed unsafe class PacketSocketPort : SwitchPort
     protected internal override int PollFd => _fd;
     protected internal override bool AcceptsOffload => _vnet;
 
-    public override string Describe() => $"af_packet {InterfaceName} ({Kind.ToString().ToLowerInvariant()}{(_vnet ? ", offloads" : "")}){(LastError.Length > 0 ? $" last error: {LastError}" : "")}";
+    public override string Describe() => $"af_packet {InterfaceName} ({Kind.ToString().ToLowerInvariant()}{(_vnet ? $", offloads, {CoalescedSegments} segments coalesced" : "")}){(LastError.Length > 0 ? $" last error: {LastError}" : "")}";
 
     /// <summary>Opens and binds the socket. Must run on the thread (namespace) where the interface lives.</summary>
     public void Open()
@@ -195,9 +205,12 @@ public sealed unsafe class PacketSocketPort : SwitchPort
     protected internal override bool Transmit(ReadOnlySpan<byte> frame, in OutputOp op, in OffloadInfo offload)
     {
         if (_fd < 0) return false;
+        bool plain = _vnet && offload.IsNone && op.Encap == OutputEncap.None;
+        if (plain && _coalSlot >= 0 && TryAppend(frame)) return true;
         int need = _vnetLen + frame.Length + (op.Encap == OutputEncap.Vlan ? VlanTag.Length : 0);
         if (need > _slotSize) return false;
         if (_txCount == Batch) FlushTx();
+        CloseCoalescing();
         int i = _txCount++;
         var slot = new Span<byte>(_txBuf + i * _slotSize, _slotSize);
         var dst = slot[_vnetLen..];
@@ -215,11 +228,95 @@ public sealed unsafe class PacketSocketPort : SwitchPort
         }
         if (_vnet) (pushed ? offload.Shift(VlanTag.Length) : offload).Write(slot);
         _txIov[i].Len = (nuint)(_vnetLen + len);
+        if (plain) OpenCoalescing(i, frame);
         return true;
+    }
+
+    /// <summary>Starts coalescing on slot <paramref name="i"/> when its frame is a plain IPv4 TCP data segment.</summary>
+    private void OpenCoalescing(int i, ReadOnlySpan<byte> frame)
+    {
+        if (!IsTcpData(frame, out int l4, out int hdr, out uint seq, out byte flags)) return;
+        if ((flags & ~(TcpSegment.Ack | TcpSegment.Psh)) != 0 || (flags & TcpSegment.Psh) != 0) return;
+        _coalSlot = i;
+        _coalL4 = l4;
+        _coalHdr = hdr;
+        _coalSegSize = frame.Length - hdr;
+        _coalNextSeq = seq + (uint)_coalSegSize;
+        _coalSegs = 1;
+    }
+
+    private static bool IsTcpData(ReadOnlySpan<byte> f, out int l4, out int hdr, out uint seq, out byte flags)
+    {
+        l4 = hdr = 0;
+        seq = 0;
+        flags = 0;
+        if (f.Length < 14 + 20 + 20 || BinaryPrimitives.ReadUInt16BigEndian(f[12..]) != EtherType.Ipv4) return false;
+        var ip = f[14..];
+        if (ip[0] != 0x45 || ip[9] != IpProtocol.Tcp || (BinaryPrimitives.ReadUInt16BigEndian(ip[6..]) & 0x3FFF) != 0) return false;
+        if (BinaryPrimitives.ReadUInt16BigEndian(ip[2..]) != f.Length - 14) return false; // no padding, no truncation
+        l4 = 34;
+        hdr = l4 + (f[l4 + 12] >> 4) * 4;
+        if (hdr <= l4 + 19 || hdr >= f.Length) return false;
+        seq = BinaryPrimitives.ReadUInt32BigEndian(f[(l4 + 4)..]);
+        flags = f[l4 + 13];
+        return true;
+    }
+
+    /// <summary>Appends the frame's payload to the open slot when it continues the same flow in order.</summary>
+    private bool TryAppend(ReadOnlySpan<byte> frame)
+    {
+        if (_coalSlot != _txCount - 1) return false;
+        if (!IsTcpData(frame, out int l4, out int hdr, out uint seq, out byte flags)) return false;
+        if (l4 != _coalL4 || hdr != _coalHdr || seq != _coalNextSeq) return false;
+        if ((flags & ~(TcpSegment.Ack | TcpSegment.Psh)) != 0) return false;
+        int n = frame.Length - hdr;
+        if (n > _coalSegSize) return false;
+        byte* slot = _txBuf + _coalSlot * _slotSize;
+        var first = new Span<byte>(slot + _vnetLen, (int)_txIov[_coalSlot].Len - _vnetLen);
+        if (first.Length + n > EthernetFrame.HeaderLength + 65535 || _vnetLen + first.Length + n > _slotSize) return false;
+        // Same MACs, same IP header but length/id/checksum, same ports and ack, same TCP options.
+        if (!frame[..12].SequenceEqual(first[..12])) return false;
+        if (!frame.Slice(14, 2).SequenceEqual(first.Slice(14, 2)) || !frame.Slice(14 + 6, 4).SequenceEqual(first.Slice(14 + 6, 4))
+            || !frame.Slice(14 + 12, 8).SequenceEqual(first.Slice(14 + 12, 8))) return false;
+        if (!frame.Slice(l4, 4).SequenceEqual(first.Slice(l4, 4)) || !frame.Slice(l4 + 8, 4).SequenceEqual(first.Slice(l4 + 8, 4))) return false;
+        if (!frame[(l4 + 20)..hdr].SequenceEqual(first[(l4 + 20)..hdr])) return false;
+        frame[hdr..].CopyTo(new Span<byte>(slot + _vnetLen + first.Length, n));
+        _txIov[_coalSlot].Len += (nuint)n;
+        // The merged frame takes the newest window and PSH.
+        first[l4 + 14] = frame[l4 + 14];
+        first[l4 + 15] = frame[l4 + 15];
+        first[l4 + 13] |= (byte)(flags & TcpSegment.Psh);
+        _coalNextSeq += (uint)n;
+        _coalSegs++;
+        CoalescedSegments++;
+        if (n < _coalSegSize || (flags & TcpSegment.Psh) != 0) CloseCoalescing();
+        return true;
+    }
+
+    /// <summary>Turns the open slot, if it merged several segments, into a GSO frame with a partial checksum.</summary>
+    private void CloseCoalescing()
+    {
+        int i = _coalSlot;
+        if (i < 0) return;
+        _coalSlot = -1;
+        if (_coalSegs < 2) return;
+        byte* slot = _txBuf + i * _slotSize;
+        var f = new Span<byte>(slot + _vnetLen, (int)_txIov[i].Len - _vnetLen);
+        var ip = f[14..];
+        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(f.Length - 14));
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InternetChecksum.Compute(ip[..20]));
+        // CHECKSUM_PARTIAL convention: the field holds the folded pseudo-header sum; the receiver finishes it.
+        int tcpLen = f.Length - _coalL4;
+        ulong pseudo = (ulong)BinaryPrimitives.ReadUInt32BigEndian(ip[12..]) + BinaryPrimitives.ReadUInt32BigEndian(ip[16..]) + IpProtocol.Tcp + (uint)tcpLen;
+        BinaryPrimitives.WriteUInt16BigEndian(f[(_coalL4 + 16)..], (ushort)~InternetChecksum.Finish(pseudo));
+        new OffloadInfo(OffloadInfo.FlagNeedsCsum, OffloadInfo.GsoTcpV4, (ushort)_coalHdr, (ushort)_coalSegSize, (ushort)_coalL4, 16)
+            .Write(new Span<byte>(slot, OffloadInfo.HeaderLength));
     }
 
     protected internal override void FlushTx()
     {
+        CloseCoalescing();
         int sent = 0;
         while (sent < _txCount)
         {
