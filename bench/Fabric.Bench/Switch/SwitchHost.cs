@@ -82,9 +82,11 @@ public static class SwitchHost
         stop.Wait();
         var stats = sw.GetStats();
         foreach (var p in stats.Ports)
+        {
             Console.WriteLine($"{p.Name,-10} {p.Description}");
             Console.WriteLine($"{p.Name,-10} rx {p.RxPackets,12} pkts {p.RxBytes,15} B  tx {p.TxPackets,12} pkts {p.TxBytes,15} B  drop {p.DropPackets,10}"
                 + (p.Drops.Count > 0 ? "  (" + string.Join(", ", p.Drops.Select(d => $"{d.Key.ToString().ToLowerInvariant()} {d.Value}")) + ")" : ""));
+        }
         Console.WriteLine($"frames {stats.FramesProcessed}, flow cache hits {stats.CacheHits}, misses {stats.CacheMisses}");
         sw.DisposeAsync().AsTask().GetAwaiter().GetResult();
         return 0;

@@ -252,6 +252,25 @@ public sealed partial class VirtualSwitch : ISwitchPorts, IAsyncDisposable
         return AttachAsync(port, p => ((PacketSocketPort)p).Open(), cancellationToken);
     }
 
+    /// <summary>
+    /// Creates a TAP interface <paramref name="tapName"/> (in the switch's namespace) as an access port of
+    /// <paramref name="network"/>: the host's side of the network on this node.
+    /// </summary>
+    public ValueTask<PortAttachResult> AttachTapAsync(string portName, string tapName, string network, CancellationToken cancellationToken = default)
+    {
+        EnsureStarted();
+        TapPort port;
+        try
+        {
+            port = new TapPort(portName, tapName) { Network = network };
+        }
+        catch (ArgumentException e)
+        {
+            return ValueTask.FromResult(new PortAttachResult(false, $"port {portName}: {e.Message}"));
+        }
+        return AttachAsync(port, p => ((TapPort)p).Open(), cancellationToken);
+    }
+
     /// <summary>Attaches a port built by the caller; <paramref name="open"/> runs on the datapath thread first.</summary>
     public async ValueTask<PortAttachResult> AttachAsync(SwitchPort port, Action<SwitchPort>? open, CancellationToken cancellationToken = default)
     {
