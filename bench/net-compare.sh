@@ -5,7 +5,7 @@
 #     (c) our switch (AF_PACKET ports on the host ends of the veths), with offloads (virtio-net header) and without
 #   and the overlay: kernel VXLAN + bridge (offloads off) vs our VXLAN between two switch instances.
 # Ends with a markdown table of medians and ratios. Topologies and iperf3 runs come from the peer scripts
-# (../shared/peers: net-lib.sh, net-bench.sh, kvxlan-up.sh); results in $PEER_DIR/res.
+# (../shared/peers: net-lib.sh, net-bench.sh); results in $PEER_DIR/res.
 #   bench/net-compare.sh            everything (about 8 minutes)
 #   bench/net-compare.sh lb ours    only some: lb ovs ours ours-nooff kvx fvx
 set -uo pipefail
@@ -36,6 +36,9 @@ echo "net-compare: building bench/Fabric.Bench ..."
 dotnet build "$ROOT/bench/Fabric.Bench" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null || { echo "net-compare: build failed"; exit 1; }
 BENCH=(dotnet "$ROOT/artifacts/bin/Fabric.Bench/release/Fabric.Bench.dll")
 
+# The datapath thread's nice value: kernel datapaths forward in softirq context, ahead of every user
+# thread; FABRIC_NICE="" runs ours at normal priority.
+NICE="--nice ${FABRIC_NICE--10}"; [[ -z "${FABRIC_NICE-x}" ]] && NICE=""
 HOSTS=()
 cleanup() {
   for pid in "${HOSTS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
@@ -44,6 +47,7 @@ cleanup() {
   ovs_stop main >/dev/null 2>&1
   ip link del pcbr 2>/dev/null; ip link del pc1-h 2>/dev/null; ip link del pc2-h 2>/dev/null
   ns_down
+  ip netns del pcA 2>/dev/null; ip netns del pcB 2>/dev/null; true
 }
 trap cleanup EXIT
 
@@ -65,31 +69,49 @@ run_lb()   { cleanup; ns_up; topo_linuxbridge off; bench lb; }
 run_ovs()  { cleanup; ns_up; topo_ovs off; bench ovs; }
 run_ours() {
   cleanup; ns_up; topo_hostveths on
-  start_host "$PEER_DIR/host-ours.log" "${BENCH[@]}" switch-host bridge --port pc1-h --port pc2-h || return
+  start_host "$PEER_DIR/host-ours.log" "${BENCH[@]}" switch-host bridge $NICE --port pc1-h --port pc2-h || return
   bench ours; cleanup; cat "$PEER_DIR/host-ours.log"
 }
 run_ours_nooff() {
   cleanup; ns_up; topo_hostveths off
-  start_host "$PEER_DIR/host-ours-nooff.log" "${BENCH[@]}" switch-host bridge --no-offloads --port pc1-h --port pc2-h || return
+  start_host "$PEER_DIR/host-ours-nooff.log" "${BENCH[@]}" switch-host bridge $NICE --no-offloads --port pc1-h --port pc2-h || return
   bench ours-nooff; cleanup; cat "$PEER_DIR/host-ours-nooff.log"
 }
-run_kvx()  { cleanup; bash "$PEERS/kvxlan-up.sh" off; bench kvx; }
-run_fvx() {
-  # The kvxlan-up.sh topology without the kernel's vxlan device and bridge: a switch-host in pcA and
-  # one in pcB, each with the VM-side veth end as access port and a VXLAN endpoint on the underlay.
-  cleanup; ns_up
+# The overlay topology of kvxlan-up.sh: VM namespaces pc1/pc2, "hosts" pcA/pcB joined by an underlay
+# veth uA<->uB (172.31.0.0/24), VM-side veths with MTU 1450. $1 = offloads of the VM-side veths.
+overlay_topo() {
+  ns_up
   ip netns add pcA; ip netns add pcB; ip -n pcA link set lo up; ip -n pcB link set lo up
   ip link add uA netns pcA type veth peer name uB netns pcB
   ip link add e1 netns pc1 type veth peer name pc1-h netns pcA
   ip link add e2 netns pc2 type veth peer name pc2-h netns pcB
-  for x in "pcA uA off" "pcB uB off" "pc1 e1 on" "pcA pc1-h on" "pc2 e2 on" "pcB pc2-h on"; do
+  for x in "pcA uA off" "pcB uB off" "pc1 e1 $1" "pcA pc1-h $1" "pc2 e2 $1" "pcB pc2-h $1"; do
     set -- $x; ip -n "$1" link set "$2" up; offloads "$1" "$2" "$3"
   done
   ip -n pc1 link set e1 mtu 1450; ip -n pc2 link set e2 mtu 1450
   ip -n pc1 addr add 10.77.0.1/24 dev e1; ip -n pc2 addr add 10.77.0.2/24 dev e2
   ip -n pcA addr add 172.31.0.1/24 dev uA; ip -n pcB addr add 172.31.0.2/24 dev uB
-  start_host "$PEER_DIR/host-fvx-a.log" ip netns exec pcA "${BENCH[@]}" switch-host vxlan --local 172.31.0.1 --remote 172.31.0.2 --port pc1-h || return
-  start_host "$PEER_DIR/host-fvx-b.log" ip netns exec pcB "${BENCH[@]}" switch-host vxlan --local 172.31.0.2 --remote 172.31.0.1 --port pc2-h || return
+}
+run_kvx() {
+  # Kernel reference: a vxlan device and a Linux bridge in each host namespace, offloads off (as in
+  # ../shared/peers/kvxlan-up.sh, set up here because that script stops early under `set -e`).
+  cleanup; overlay_topo off
+  for side in A B; do
+    local ns=pc$side me peer vm
+    if [[ $side == A ]]; then me=1; peer=2; vm=pc1-h; else me=2; peer=1; vm=pc2-h; fi
+    ip -n "$ns" link add vx0 type vxlan id 5000 remote 172.31.0.$peer local 172.31.0.$me dstport 4789
+    ip -n "$ns" link add br0 type bridge; ip -n "$ns" link set br0 type bridge stp_state 0
+    ip -n "$ns" link set vx0 master br0; ip -n "$ns" link set "$vm" master br0
+    ip -n "$ns" link set vx0 up; ip -n "$ns" link set br0 up; offloads "$ns" vx0 off
+  done
+  bench kvx
+}
+run_fvx() {
+  # The same topology with a switch-host in pcA and one in pcB instead of the kernel's vxlan + bridge;
+  # the VM-side veths keep their offloads (our ports take the virtio-net header).
+  cleanup; overlay_topo on
+  start_host "$PEER_DIR/host-fvx-a.log" ip netns exec pcA "${BENCH[@]}" switch-host vxlan $NICE --local 172.31.0.1 --remote 172.31.0.2 --port pc1-h || return
+  start_host "$PEER_DIR/host-fvx-b.log" ip netns exec pcB "${BENCH[@]}" switch-host vxlan $NICE --local 172.31.0.2 --remote 172.31.0.1 --port pc2-h || return
   bench fvx; cleanup; cat "$PEER_DIR/host-fvx-a.log" "$PEER_DIR/host-fvx-b.log"
 }
 

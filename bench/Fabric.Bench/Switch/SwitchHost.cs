@@ -6,6 +6,7 @@
 //   switch-host vxlan --local IP --remote IP --port IF [--vni N] [--udp-port P]
 //       node 1 (local) and node 2 (remote) of a VXLAN network; IF is this node's access port
 //   --no-offloads: access ports without a virtio-net header (interfaces must have offloads off)
+//   --nice N: nice value of the datapath thread (kernel datapaths run in softirq, ahead of all threads)
 //
 // Runs until SIGINT/SIGTERM, then prints the port counters. Prints "ready" on stdout once forwarding.
 using System.Runtime.InteropServices;
@@ -25,6 +26,7 @@ public static class SwitchHost
         uint vni = 5000;
         ushort udpPort = 4789;
         bool offloads = true;
+        int? nice = null;
         for (int i = 1; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -36,6 +38,7 @@ public static class SwitchHost
                 case "--vni": vni = uint.Parse(Next()); break;
                 case "--udp-port": udpPort = ushort.Parse(Next()); break;
                 case "--no-offloads": offloads = false; break;
+                case "--nice": nice = int.Parse(Next()); break;
                 default: return Usage($"unknown option {args[i]}");
             }
         }
@@ -61,7 +64,7 @@ public static class SwitchHost
             default:
                 return Usage($"unknown mode '{mode}'");
         }
-        var sw = new VirtualSwitch(new SwitchOptions { NodeName = "bench-" + mode, VxlanPort = udpPort });
+        var sw = new VirtualSwitch(new SwitchOptions { NodeName = "bench-" + mode, VxlanPort = udpPort, DatapathNice = nice });
         sw.StartAsync().GetAwaiter().GetResult();
         sw.ApplyMap(map, 1);
         foreach (var p in sw.Problems) Console.Error.WriteLine($"problem: {p}");

@@ -19,6 +19,12 @@ public sealed record SwitchOptions
     /// any socket, so that the switch's VXLAN endpoint and uplinks live there. Null = the process's own.
     /// </summary>
     public string? NetworkNamespace { get; init; }
+    /// <summary>
+    /// Nice value for the datapath thread (-20..19; null = inherit). Kernel bridges forward in softirq
+    /// context, ahead of every user thread; on a busy machine a negative value gives the switch's
+    /// thread a comparable claim on the CPU. Needs CAP_SYS_NICE for values below the current one.
+    /// </summary>
+    public int? DatapathNice { get; init; }
     /// <summary>Largest VXLAN datagram handled (inner frame + 8).</summary>
     public int MaxVxlanDatagram { get; init; } = 9216;
 }

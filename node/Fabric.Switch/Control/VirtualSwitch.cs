@@ -59,7 +59,14 @@ public sealed partial class VirtualSwitch : ISwitchPorts, IAsyncDisposable
     {
         if (_started) return Task.CompletedTask;
         string? ns = Options.NetworkNamespace;
-        _loop.Start(ns is null ? null : () => EnterNamespace(ns));
+        int? nice = Options.DatapathNice;
+        _loop.Start(() =>
+        {
+            if (ns is not null) EnterNamespace(ns);
+            // PRIO_PROCESS with a thread id sets that thread's nice value only (Linux).
+            if (nice is int n && Libc.setpriority(0, Libc.gettid(), n) < 0)
+                throw Libc.Failure($"setpriority({n}) for the datapath thread", Libc.Errno);
+        });
         _started = true;
         LogStarted(Options.NodeName, ns ?? "(own)");
         return Task.CompletedTask;

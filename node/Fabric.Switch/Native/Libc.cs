@@ -158,6 +158,8 @@ internal static unsafe partial class Libc
     [DllImport("libc", SetLastError = true)] public static extern int eventfd(uint initval, int flags);
     [DllImport("libc", SetLastError = true)] public static extern int setns(int fd, int nstype);
     [DllImport("libc", SetLastError = true)] public static extern int kill(int pid, int sig);
+    [DllImport("libc", SetLastError = true)] public static extern int setpriority(int which, int who, int prio);
+    [DllImport("libc", SetLastError = true)] public static extern int gettid();
     [DllImport("libc", SetLastError = true)] public static extern uint if_nametoindex([MarshalAs(UnmanagedType.LPStr)] string name);
     [DllImport("libc", EntryPoint = "strerror")] private static extern nint strerror_native(int errnum);
 
