@@ -73,16 +73,7 @@ public sealed class MacTable
     }
 
     /// <summary>Removes every entry that points at a port (port detached) or a remote node (node gone).</summary>
-    public int RemoveWhere(Func<FdbLocation, FdbEntryKind, bool> predicate)
-    {
-        List<ulong>? doomed = null;
-        foreach (var (mac, e) in _entries)
-            if (predicate(e.Location, e.Kind)) (doomed ??= new()).Add(mac);
-        if (doomed is null) return 0;
-        foreach (var m in doomed) _entries.Remove(m);
-        _generation.Bump();
-        return doomed.Count;
-    }
+    public int RemoveWhere(Func<FdbLocation, FdbEntryKind, bool> predicate) => RemoveWhereEntry(e => predicate(e.Location, e.Kind));
 
     /// <summary>Removes dynamic entries not seen for <paramref name="agingTicks"/> (TimeProvider ticks).</summary>
     public int Age(long now, long agingTicks) =>

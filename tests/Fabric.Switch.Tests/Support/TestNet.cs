@@ -37,14 +37,11 @@ public sealed class TestNet
             Mac = MacAddress.Parse(mac),
             Ipv4 = ip is null ? 0 : IpBits.ParseIpv4(ip),
         };
-        if (!active) SetInactive(p);
+        p.Active = active;
         Ports[name] = p;
         Dp.AddPort(p);
         return p;
     }
-
-    private static void SetInactive(SwitchPort p) =>
-        typeof(SwitchPort).GetProperty(nameof(SwitchPort.Active))!.SetValue(p, false);
 
     public MemoryPort Access(string name, string network)
     {
