@@ -133,7 +133,7 @@ internal sealed partial class Virtqueue
                     status = VirtioBlk.StatusUnsupported;
                     break;
             }
-            if (status == VirtioBlk.StatusIoErr)
+            if (status == VirtioBlk.StatusIoErr && !abandoned)
             {
                 VhostUserLog.RequestFailed(_session.Logger, _session.SocketPath, Index, r.Head, $"type {type} sector {sector}: the volume failed it");
             }

@@ -67,4 +67,64 @@ public sealed class VhostUserGuestTests(ITestOutputHelper output)
         Assert.True(server.SessionCount >= 2);
         Assert.DoesNotContain(log.Lines, l => l.Contains("closing session", StringComparison.Ordinal) && !l.Contains("front-end closed", StringComparison.Ordinal));
     }
+
+    private const string ChunkWorkload = """
+        set -e
+        dd if=/dev/urandom of=/tmp/src bs=64k count=96 2>/dev/null
+        i=0
+        while [ $i -lt 96 ]; do
+          dd if=/tmp/src of=/dev/vda bs=64k skip=$i seek=$i count=1 conv=fsync 2>/dev/null
+          echo "CHUNK $i"
+          i=$((i+1))
+        done
+        echo 3 > /proc/sys/vm/drop_caches
+        echo "SRC=$(md5sum /tmp/src | cut -d' ' -f1)"
+        echo "DISK=$(dd if=/dev/vda bs=64k count=96 2>/dev/null | md5sum | cut -d' ' -f1)"
+        """;
+
+    [Fact]
+    public async Task Guest_keeps_writing_across_a_backend_restart_and_loses_nothing_it_flushed()
+    {
+        if (!Prerequisites.Have(output, "qemu-system-x86_64", "busybox", "cpio"))
+        {
+            return;
+        }
+        using var dir = new TempDir();
+        var log = new ListLogger(output);
+        await using var file = FileBlockVolume.Create(dir["disk.img"], 64 * MiB, "disk");
+        var volume = new GatedVolume(file);
+        var server = new VhostUserBlkServer(dir["blk.sock"], volume, new VhostUserBlkOptions(), log);
+        server.Start();
+        try
+        {
+            await using var guest = await QemuGuest.StartAsync(output, ChunkWorkload, QemuGuest.VhostUserDisk(server.SocketPath, reconnect: true));
+            await guest.WaitForAsync("CHUNK 10", BootAndRun);
+
+            // Stall the storage so writes are in flight, then take the backend away under them.
+            volume.Close();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (volume.WaitingWrites == 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+            Assert.True(volume.WaitingWrites > 0, "the guest never had a write in flight");
+            await server.DisposeAsync();
+            volume.Release();
+
+            // A new backend on the same socket: QEMU reconnects, hands back the inflight region, and the
+            // abandoned writes are resubmitted.
+            server = new VhostUserBlkServer(dir["blk.sock"], volume, new VhostUserBlkOptions(), log);
+            server.Start();
+            Assert.Equal(0, await guest.WaitForExitAsync(BootAndRun));
+            string src = guest.Value("SRC")!;
+            Assert.Equal(src, guest.Value("DISK"));
+            var bytes = await File.ReadAllBytesAsync(dir["disk.img"]);
+            Assert.Equal(src, Convert.ToHexStringLower(MD5.HashData(bytes.AsSpan(0, 96 * 65536))));
+            Assert.True(log.Contains("resubmitting"), "the restarted backend should have resubmitted the abandoned writes");
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
 }
