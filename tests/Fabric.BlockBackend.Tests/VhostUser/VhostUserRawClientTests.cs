@@ -264,4 +264,37 @@ public sealed class VhostUserRawClientTests(ITestOutputHelper output)
         Assert.Equal(0, d.Run(0, 0, 64, default, 4096, out var read));
         Assert.Equal(Pattern(4096, 10), read);
     }
+
+    [Fact]
+    public async Task Dirty_log_marks_every_page_the_backend_writes_during_migration()
+    {
+        await using var rig = Start();
+        using var c = new RawVhostUserClient(rig.Server.SocketPath);
+        c.SetUp(extraFeatures: 1UL << VhostUserProtocol.FeatureLogAll);
+
+        // QEMU's log: one bit per 4 KiB page of guest memory, in a shared memfd.
+        int logFd = Fabric.BlockBackend.Native.Libc.MemfdCreate("test-dirty-log", 0);
+        const int logBytes = (int)(RawVhostUserClient.MemoryBytes / 4096 / 8);
+        Assert.Equal(0, Fabric.BlockBackend.Native.Libc.Ftruncate(logFd, logBytes));
+        var payload = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(payload, logBytes);
+        Assert.True(c.Send(VhostUserProtocol.SetLogBase, payload, logFd));
+        Assert.NotNull(c.ReadReply()); // QEMU waits for this reply
+        c.SendVringAddr(0, flags: 1);  // log used-ring writes at the used ring's guest address
+
+        Assert.Equal(0, c.Run(0, 1, 0, Pattern(8192, 4), 0, out _));
+        var s = c.Submit(0, 0, 0, default, 8192);
+        c.WaitUsed(0, 2);
+        Assert.Equal(0, c.Status(s));
+
+        using var log = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(logFd, ownsHandle: true), FileAccess.Read);
+        var bits = new byte[logBytes];
+        log.ReadExactly(bits);
+        bool Dirty(ulong gpa) => (bits[gpa / 4096 / 8] & (1 << (int)(gpa / 4096 % 8))) != 0;
+        Assert.True(Dirty(s.DataGpa), "IN data page");
+        Assert.True(Dirty(s.DataGpa + 4096), "second IN data page");
+        Assert.True(Dirty(s.StatusGpa), "status byte page");
+        Assert.True(Dirty(RawVhostUserClient.UsedGpa(0)), "used ring page");
+        Assert.False(Dirty(RawVhostUserClient.DescGpa(0)), "the descriptor table is only read");
+    }
 }
