@@ -204,6 +204,10 @@ echo "| read of 64 MiB, 4 KiB QD1 | cache off | cache on | on / off |"
 echo "|---|---:|---:|---:|"
 echo "| first read (after write-through) | ${R[rr1,ours]} | ${R[rr1,oursc]} | $(ratio "${R[rr1,oursc]}" "${R[rr1,ours]}") |"
 echo "| second read | ${R[rr2,ours]} | ${R[rr2,oursc]} | $(ratio "${R[rr2,oursc]}" "${R[rr2,ours]}") |"
+echo
+echo "## FASTER block cache in process: one 4 KiB read, direct vs cache hit (Fabric.Bench blk-cache-micro)"
+echo
+dotnet "$BENCH" blk-cache-micro --passes $((40 / SCALE)) | grep '^|'
 if [[ $GUEST == 1 ]]; then
   echo
   echo "## Guest-side QD1 (TCG guest, busybox dd O_DIRECT 4 KiB, $N ops) through vhost-user-blk"

@@ -4,9 +4,9 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "blk-host")
+        if (args.Length > 0 && args[0].StartsWith("blk-", StringComparison.Ordinal))
         {
-            return BlockBackend.BlkHost.RunAsync(args[1..]).GetAwaiter().GetResult();
+            return BlockBackend.BlkCommands.Run(args);
         }
         Console.Error.WriteLine("Fabric.Bench: no benchmarks yet");
         return 2;

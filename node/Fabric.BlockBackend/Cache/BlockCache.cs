@@ -84,20 +84,36 @@ public sealed class BlockCache : IDisposable
     private void Return(ClientSession<BlockKey, BlockData, BlockData, BlockData, Empty, SimpleFunctions<BlockKey, BlockData, Empty>> session) => _sessions.Add(session);
 
     /// <summary>Copies a cached block into <paramref name="destination"/> (4096 bytes); false on a miss.</summary>
-    internal async ValueTask<bool> TryReadAsync(long generation, long block, Memory<byte> destination, CancellationToken cancellationToken)
+    /// <remarks>Synchronous: a hit in memory is a hash lookup and a copy; a block in the spill file is read with
+    /// FASTER's pending-completion path, blocking this thread for one local read.</remarks>
+    internal bool TryRead(long generation, long block, Span<byte> destination)
     {
         var session = Rent();
         try
         {
             var key = new BlockKey(generation, block);
-            var result = await session.ReadAsync(ref key, Empty.Default, 0, cancellationToken).ConfigureAwait(false);
-            var (status, output) = result.Complete();
+            BlockData input = default;
+            BlockData output = default;
+            var status = session.Read(ref key, ref input, ref output);
+            if (status.IsPending)
+            {
+                session.CompletePendingWithOutputs(out var completed, wait: true);
+                using (completed)
+                {
+                    status = default;
+                    while (completed.Next())
+                    {
+                        status = completed.Current.Status;
+                        output = completed.Current.Output;
+                    }
+                }
+            }
             if (!status.Found)
             {
                 Interlocked.Increment(ref _misses);
                 return false;
             }
-            BlockData.AsBytes(ref output).CopyTo(destination.Span);
+            BlockData.AsBytes(ref output).CopyTo(destination);
             Interlocked.Increment(ref _hits);
             return true;
         }

@@ -121,13 +121,22 @@ public sealed class CachedBlockVolume : IBlockVolume
                     allHit = false; // a partial tail block is never cached
                     break;
                 }
-                if (!await _cache.TryReadAsync(generation, b, block.AsMemory(0, BlockBytes), cancellationToken).ConfigureAwait(false))
+                long from = Math.Max(offset, blockStart);
+                long to = Math.Min(offset + destination.Length, blockStart + BlockBytes);
+                if (from == blockStart && to == blockStart + BlockBytes)
+                {
+                    // Whole block: straight into the caller's buffer.
+                    if (!_cache.TryRead(generation, b, destination.Span.Slice((int)(from - offset), BlockBytes)))
+                    {
+                        allHit = false;
+                    }
+                    continue;
+                }
+                if (!_cache.TryRead(generation, b, block.AsSpan(0, BlockBytes)))
                 {
                     allHit = false;
                     break;
                 }
-                long from = Math.Max(offset, blockStart);
-                long to = Math.Min(offset + destination.Length, blockStart + BlockBytes);
                 block.AsSpan((int)(from - blockStart), (int)(to - from)).CopyTo(destination.Span[(int)(from - offset)..]);
             }
             if (allHit)
