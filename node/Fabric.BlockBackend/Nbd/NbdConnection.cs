@@ -25,6 +25,9 @@ namespace Fabric.BlockBackend.Nbd;
 ///     |  &lt;-- REPLY(cookie 2)   &lt;-- REPLY(cookie 1) [+ data]   (as the volume completes them)
 ///     |  --&gt; REQUEST(DISC)     (server drains in-flight requests, closes)
 /// </code>
+/// Threads: the connection runs on its own thread with blocking socket calls (negotiation, reading requests,
+/// and replies of requests the volume completes synchronously); replies of requests that complete later are
+/// sent from the completing thread, serialised by a lock.
 /// Failure policy: a request that is wrong but leaves the stream in sync (out of range, unknown command,
 /// oversized read) gets an error reply and the connection goes on; anything that desynchronises the stream
 /// (bad magic, a write larger than the advertised maximum, bad client flags) closes this connection only,
@@ -38,10 +41,11 @@ internal sealed class NbdConnection
     private readonly long _id;
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
+    private readonly BufferedStream _reader; // one recv often brings a request header and its payload
     private readonly NbdExportRegistry _registry;
     private readonly NbdServerOptions _options;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private readonly object _sendLock = new();
     private readonly SemaphoreSlim _slots;
     private bool _noZeroes;
 
@@ -50,24 +54,25 @@ internal sealed class NbdConnection
         _id = id;
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: false);
+        _reader = new BufferedStream(_stream, 256 << 10);
         _registry = registry;
         _options = options;
         _logger = logger;
         _slots = new SemaphoreSlim(options.MaxInFlightPerConnection, options.MaxInFlightPerConnection);
     }
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public void Run(CancellationToken cancellationToken)
     {
         string? exportName = null;
         IBlockVolume? volume = null;
         try
         {
             NbdLog.Connected(_logger, _id, _socket.RemoteEndPoint?.ToString() ?? "unix");
-            (exportName, volume) = await NegotiateAsync(cancellationToken).ConfigureAwait(false);
+            (exportName, volume) = Negotiate(cancellationToken);
             if (volume is not null)
             {
                 NbdLog.Serving(_logger, _id, exportName!, volume.SizeBytes);
-                await TransmitAsync(volume, cancellationToken).ConfigureAwait(false);
+                Transmit(volume, cancellationToken);
             }
             NbdLog.Disconnected(_logger, _id);
         }
@@ -90,7 +95,7 @@ internal sealed class NbdConnection
         finally
         {
             // Requests still running hold buffers and the volume: let them finish before giving it back.
-            await DrainAsync().ConfigureAwait(false);
+            Drain();
             if (exportName is not null && volume is not null)
             {
                 _registry.Release(exportName, volume);
@@ -99,26 +104,38 @@ internal sealed class NbdConnection
         }
     }
 
-    private async Task DrainAsync()
+    private void Drain()
     {
         for (int i = 0; i < _options.MaxInFlightPerConnection; i++)
         {
-            await _slots.WaitAsync().ConfigureAwait(false);
+            _slots.Wait();
+        }
+    }
+
+    /// <summary>Unblocks the connection's thread (server stopping).</summary>
+    public void Abort()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
         }
     }
 
     // ---- negotiation -------------------------------------------------------------------------------
 
-    private async Task<(string? Name, IBlockVolume? Volume)> NegotiateAsync(CancellationToken ct)
+    private (string? Name, IBlockVolume? Volume) Negotiate(CancellationToken ct)
     {
         var greeting = new byte[18];
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdMagic);
         BinaryPrimitives.WriteUInt64BigEndian(greeting.AsSpan(8), OptionMagic);
         BinaryPrimitives.WriteUInt16BigEndian(greeting.AsSpan(16), FlagFixedNewstyle | FlagNoZeroes);
-        await _stream.WriteAsync(greeting, ct).ConfigureAwait(false);
+        _stream.Write(greeting);
 
         var word = new byte[16];
-        await _stream.ReadExactlyAsync(word.AsMemory(0, 4), ct).ConfigureAwait(false);
+        _reader.ReadExactly(word.AsSpan(0, 4));
         uint clientFlags = BinaryPrimitives.ReadUInt32BigEndian(word);
         if ((clientFlags & ~(ClientFlagFixedNewstyle | ClientFlagNoZeroes)) != 0)
         {
@@ -132,7 +149,7 @@ internal sealed class NbdConnection
 
         for (int count = 0; count < MaxOptions; count++)
         {
-            await _stream.ReadExactlyAsync(word, ct).ConfigureAwait(false);
+            _reader.ReadExactly(word);
             ulong magic = BinaryPrimitives.ReadUInt64BigEndian(word);
             uint option = BinaryPrimitives.ReadUInt32BigEndian(word.AsSpan(8));
             uint length = BinaryPrimitives.ReadUInt32BigEndian(word.AsSpan(12));
@@ -145,14 +162,14 @@ internal sealed class NbdConnection
                 throw new NbdProtocolException($"option {option} carries {length} bytes (limit {MaxOptionBytes})");
             }
             var data = new byte[length];
-            await _stream.ReadExactlyAsync(data, ct).ConfigureAwait(false);
+            _reader.ReadExactly(data);
 
             switch (option)
             {
                 case OptExportName:
                 {
                     string name = Encoding.UTF8.GetString(data);
-                    var opened = await _registry.AcquireAsync(name, ct).ConfigureAwait(false);
+                    var opened = _registry.AcquireAsync(name, ct).GetAwaiter().GetResult();
                     if (opened.Volume is null)
                     {
                         // The old-style option has no error reply: the protocol says to close.
@@ -161,13 +178,13 @@ internal sealed class NbdConnection
                     var reply = new byte[_noZeroes ? 10 : 134];
                     BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)opened.Volume.SizeBytes);
                     BinaryPrimitives.WriteUInt16BigEndian(reply.AsSpan(8), TransmissionFlags(opened.Volume));
-                    await _stream.WriteAsync(reply, ct).ConfigureAwait(false);
+                    _stream.Write(reply);
                     return (name, opened.Volume);
                 }
                 case OptAbort:
                     try
                     {
-                        await SendOptionReplyAsync(option, RepAck, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+                        SendOptionReply(option, RepAck, ReadOnlySpan<byte>.Empty);
                     }
                     catch (IOException)
                     {
@@ -177,23 +194,23 @@ internal sealed class NbdConnection
                 case OptList:
                     if (length != 0)
                     {
-                        await RefuseAsync(option, RepErrInvalid, "NBD_OPT_LIST carries no data", ct).ConfigureAwait(false);
+                        Refuse(option, RepErrInvalid, "NBD_OPT_LIST carries no data");
                         break;
                     }
-                    foreach (var name in await _registry.Provider.ListAsync(ct).ConfigureAwait(false))
+                    foreach (var name in _registry.Provider.ListAsync(ct).AsTask().GetAwaiter().GetResult())
                     {
                         var bytes = Encoding.UTF8.GetBytes(name);
                         var payload = new byte[4 + bytes.Length];
                         BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)bytes.Length);
                         bytes.CopyTo(payload, 4);
-                        await SendOptionReplyAsync(option, RepServer, payload, ct).ConfigureAwait(false);
+                        SendOptionReply(option, RepServer, payload);
                     }
-                    await SendOptionReplyAsync(option, RepAck, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+                    SendOptionReply(option, RepAck, ReadOnlySpan<byte>.Empty);
                     break;
                 case OptInfo:
                 case OptGo:
                 {
-                    var served = await InfoOrGoAsync(option, data, ct).ConfigureAwait(false);
+                    var served = InfoOrGo(option, data, ct);
                     if (served.Volume is not null)
                     {
                         return served;
@@ -201,32 +218,32 @@ internal sealed class NbdConnection
                     break;
                 }
                 case OptStartTls:
-                    await RefuseAsync(option, RepErrPolicy, "TLS is not offered (use a unix socket or loopback)", ct).ConfigureAwait(false);
+                    Refuse(option, RepErrPolicy, "TLS is not offered (use a unix socket or loopback)");
                     break;
                 case OptStructuredReply:
                     // Simple replies are enough: reads either succeed whole or fail with no payload.
-                    await SendOptionReplyAsync(option, RepErrUnsupported, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+                    SendOptionReply(option, RepErrUnsupported, ReadOnlySpan<byte>.Empty);
                     break;
                 default:
-                    await SendOptionReplyAsync(option, RepErrUnsupported, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+                    SendOptionReply(option, RepErrUnsupported, ReadOnlySpan<byte>.Empty);
                     break;
             }
         }
         throw new NbdProtocolException($"more than {MaxOptions} options without choosing an export");
     }
 
-    private async Task<(string? Name, IBlockVolume? Volume)> InfoOrGoAsync(uint option, byte[] data, CancellationToken ct)
+    private (string? Name, IBlockVolume? Volume) InfoOrGo(uint option, byte[] data, CancellationToken ct)
     {
         // uint32 name length, name, uint16 count, count × uint16 info type.
         if (data.Length < 6)
         {
-            await RefuseAsync(option, RepErrInvalid, "request too short", ct).ConfigureAwait(false);
+            Refuse(option, RepErrInvalid, "request too short");
             return (null, null);
         }
         uint nameLength = BinaryPrimitives.ReadUInt32BigEndian(data);
         if (nameLength > data.Length - 6)
         {
-            await RefuseAsync(option, RepErrInvalid, $"name length {nameLength} exceeds the option's {data.Length} bytes", ct).ConfigureAwait(false);
+            Refuse(option, RepErrInvalid, $"name length {nameLength} exceeds the option's {data.Length} bytes");
             return (null, null);
         }
         string name = Encoding.UTF8.GetString(data, 4, (int)nameLength);
@@ -234,7 +251,7 @@ internal sealed class NbdConnection
         int requests = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(at));
         if (data.Length != at + 2 + 2 * requests)
         {
-            await RefuseAsync(option, RepErrInvalid, $"{requests} information requests do not match the option length", ct).ConfigureAwait(false);
+            Refuse(option, RepErrInvalid, $"{requests} information requests do not match the option length");
             return (null, null);
         }
         bool wantsName = false;
@@ -243,10 +260,10 @@ internal sealed class NbdConnection
             wantsName |= BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(at + 2 + 2 * i)) == InfoName;
         }
 
-        var opened = await _registry.AcquireAsync(name, ct).ConfigureAwait(false);
+        var opened = _registry.AcquireAsync(name, ct).GetAwaiter().GetResult();
         if (opened.Volume is null)
         {
-            await RefuseAsync(option, RepErrUnknown, opened.Error ?? "unknown export", ct).ConfigureAwait(false);
+            Refuse(option, RepErrUnknown, opened.Error ?? "unknown export");
             return (null, null);
         }
         bool keep = false;
@@ -257,14 +274,14 @@ internal sealed class NbdConnection
             BinaryPrimitives.WriteUInt16BigEndian(export, InfoExport);
             BinaryPrimitives.WriteUInt64BigEndian(export.AsSpan(2), (ulong)volume.SizeBytes);
             BinaryPrimitives.WriteUInt16BigEndian(export.AsSpan(10), TransmissionFlags(volume));
-            await SendOptionReplyAsync(option, RepInfo, export, ct).ConfigureAwait(false);
+            SendOptionReply(option, RepInfo, export);
 
             var blockSize = new byte[14];
             BinaryPrimitives.WriteUInt16BigEndian(blockSize, InfoBlockSize);
             BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(2), 1);
             BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(6), 4096);
             BinaryPrimitives.WriteUInt32BigEndian(blockSize.AsSpan(10), (uint)_options.MaxPayloadBytes);
-            await SendOptionReplyAsync(option, RepInfo, blockSize, ct).ConfigureAwait(false);
+            SendOptionReply(option, RepInfo, blockSize);
 
             if (wantsName)
             {
@@ -272,9 +289,9 @@ internal sealed class NbdConnection
                 var info = new byte[2 + nameBytes.Length];
                 BinaryPrimitives.WriteUInt16BigEndian(info, InfoName);
                 nameBytes.CopyTo(info, 2);
-                await SendOptionReplyAsync(option, RepInfo, info, ct).ConfigureAwait(false);
+                SendOptionReply(option, RepInfo, info);
             }
-            await SendOptionReplyAsync(option, RepAck, ReadOnlyMemory<byte>.Empty, ct).ConfigureAwait(false);
+            SendOptionReply(option, RepAck, ReadOnlySpan<byte>.Empty);
             keep = option == OptGo;
             return keep ? (name, volume) : (null, null);
         }
@@ -297,36 +314,36 @@ internal sealed class NbdConnection
         return flags;
     }
 
-    private async Task RefuseAsync(uint option, uint error, string reason, CancellationToken ct)
+    private void Refuse(uint option, uint error, string reason)
     {
         NbdLog.OptionRefused(_logger, _id, option, reason);
-        await SendOptionReplyAsync(option, error, Encoding.UTF8.GetBytes(reason), ct).ConfigureAwait(false);
+        SendOptionReply(option, error, Encoding.UTF8.GetBytes(reason));
     }
 
-    private async Task SendOptionReplyAsync(uint option, uint type, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    private void SendOptionReply(uint option, uint type, ReadOnlySpan<byte> payload)
     {
         var reply = new byte[20 + payload.Length];
         BinaryPrimitives.WriteUInt64BigEndian(reply, OptionReplyMagic);
         BinaryPrimitives.WriteUInt32BigEndian(reply.AsSpan(8), option);
         BinaryPrimitives.WriteUInt32BigEndian(reply.AsSpan(12), type);
         BinaryPrimitives.WriteUInt32BigEndian(reply.AsSpan(16), (uint)payload.Length);
-        payload.Span.CopyTo(reply.AsSpan(20));
-        await _stream.WriteAsync(reply, ct).ConfigureAwait(false);
+        payload.CopyTo(reply.AsSpan(20));
+        _stream.Write(reply);
     }
 
     // ---- transmission ------------------------------------------------------------------------------
 
-    private async Task TransmitAsync(IBlockVolume volume, CancellationToken ct)
+    private void Transmit(IBlockVolume volume, CancellationToken ct)
     {
         var header = new byte[RequestHeaderBytes];
         bool readOnly = volume.ReadOnly || _options.ReadOnly;
         while (true)
         {
-            await _slots.WaitAsync(ct).ConfigureAwait(false);
+            _slots.Wait(ct);
             bool dispatched = false;
             try
             {
-                int got = await ReadAtMostAsync(header, ct).ConfigureAwait(false);
+                int got = ReadAtMost(header);
                 if (got == 0)
                 {
                     return; // closed between requests without NBD_CMD_DISC: not an error worth more than this
@@ -357,7 +374,7 @@ internal sealed class NbdConnection
                     payload = ArrayPool<byte>.Shared.Rent((int)length);
                     try
                     {
-                        await _stream.ReadExactlyAsync(payload.AsMemory(0, (int)length), ct).ConfigureAwait(false);
+                        _reader.ReadExactly(payload.AsSpan(0, (int)length));
                     }
                     catch
                     {
@@ -379,7 +396,7 @@ internal sealed class NbdConnection
                         ArrayPool<byte>.Shared.Return(payload);
                     }
                     dispatched = true;
-                    _ = ReplyErrorAndReleaseAsync(cookie, errno, ct);
+                    ReplyErrorAndRelease(cookie, errno);
                     continue;
                 }
                 dispatched = true;
@@ -439,11 +456,11 @@ internal sealed class NbdConnection
         }
     }
 
-    private async Task ReplyErrorAndReleaseAsync(ulong cookie, uint errno, CancellationToken ct)
+    private void ReplyErrorAndRelease(ulong cookie, uint errno)
     {
         try
         {
-            await SendSimpleReplyAsync(cookie, errno, null, 0, ct).ConfigureAwait(false);
+            SendSimpleReply(cookie, errno, null, 0);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -500,8 +517,7 @@ internal sealed class NbdConnection
             {
                 NbdLog.RequestRejected(_logger, _id, r.Type, r.Offset, r.Length, $"volume answered {status}");
             }
-            await SendSimpleReplyAsync(r.Cookie, errno, errno == 0 ? readBuffer : null, errno == 0 && r.Type == CmdRead ? (int)r.Length : 0, ct)
-                .ConfigureAwait(false);
+            SendSimpleReply(r.Cookie, errno, errno == 0 ? readBuffer : null, errno == 0 && r.Type == CmdRead ? (int)r.Length : 0);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -513,7 +529,7 @@ internal sealed class NbdConnection
             NbdLog.RequestRejected(_logger, _id, r.Type, r.Offset, r.Length, $"volume threw {e.GetType().Name}: {e.Message}");
             try
             {
-                await SendSimpleReplyAsync(r.Cookie, EIO, null, 0, ct).ConfigureAwait(false);
+                SendSimpleReply(r.Cookie, EIO, null, 0);
             }
             catch (Exception) when (!ct.IsCancellationRequested)
             {
@@ -545,7 +561,7 @@ internal sealed class NbdConnection
     };
 
     /// <summary>Sends a simple reply; <paramref name="withData"/> has the header's 16 bytes free in front.</summary>
-    private async Task SendSimpleReplyAsync(ulong cookie, uint errno, byte[]? withData, int dataLength, CancellationToken ct)
+    private void SendSimpleReply(ulong cookie, uint errno, byte[]? withData, int dataLength)
     {
         byte[] buffer = withData ?? ArrayPool<byte>.Shared.Rent(SimpleReplyBytes);
         try
@@ -553,14 +569,9 @@ internal sealed class NbdConnection
             BinaryPrimitives.WriteUInt32BigEndian(buffer, SimpleReplyMagic);
             BinaryPrimitives.WriteUInt32BigEndian(buffer.AsSpan(4), errno);
             BinaryPrimitives.WriteUInt64BigEndian(buffer.AsSpan(8), cookie);
-            await _sendLock.WaitAsync(ct).ConfigureAwait(false);
-            try
+            lock (_sendLock)
             {
-                await _stream.WriteAsync(buffer.AsMemory(0, SimpleReplyBytes + dataLength), ct).ConfigureAwait(false);
-            }
-            finally
-            {
-                _sendLock.Release();
+                _stream.Write(buffer, 0, SimpleReplyBytes + dataLength);
             }
         }
         finally
@@ -572,12 +583,12 @@ internal sealed class NbdConnection
         }
     }
 
-    private async Task<int> ReadAtMostAsync(Memory<byte> buffer, CancellationToken ct)
+    private int ReadAtMost(Span<byte> buffer)
     {
         int done = 0;
         while (done < buffer.Length)
         {
-            int n = await _stream.ReadAsync(buffer[done..], ct).ConfigureAwait(false);
+            int n = _reader.Read(buffer[done..]);
             if (n == 0)
             {
                 break;

@@ -21,7 +21,7 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Socket> _listeners = new();
     private readonly List<Task> _acceptLoops = new();
-    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private readonly ConcurrentDictionary<long, (NbdConnection Connection, Task Done)> _connections = new();
     private long _nextConnectionId;
     private int _started;
 
@@ -136,9 +136,25 @@ public sealed class NbdServer : IAsyncDisposable
             }
             long id = Interlocked.Increment(ref _nextConnectionId);
             var connection = new NbdConnection(id, client, _registry, _options, _logger);
-            var run = Task.Run(() => connection.RunAsync(ct));
-            _connections[id] = run;
-            _ = run.ContinueWith(_ => _connections.TryRemove(id, out Task? _), TaskScheduler.Default);
+            // One thread per connection with blocking socket calls: a request costs recv, the volume call and
+            // send on one thread, with no hop through the socket engine and the thread pool (few connections
+            // per node: VM disks and tools).
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _connections[id] = (connection, done.Task);
+            var thread = new Thread(() =>
+            {
+                try
+                {
+                    connection.Run(ct);
+                }
+                finally
+                {
+                    _connections.TryRemove(id, out _);
+                    done.TrySetResult();
+                }
+            })
+            { IsBackground = true, Name = $"nbd conn {id}" };
+            thread.Start();
         }
     }
 
@@ -154,7 +170,12 @@ public sealed class NbdServer : IAsyncDisposable
             listener.Dispose();
         }
         await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
-        await Task.WhenAll(_connections.Values).ConfigureAwait(false);
+        var open = _connections.Values.ToList();
+        foreach (var (connection, _) in open)
+        {
+            connection.Abort();
+        }
+        await Task.WhenAll(open.Select(c => c.Done)).ConfigureAwait(false);
         if (_options.UnixSocketPath is { } path && File.Exists(path))
         {
             File.Delete(path);
