@@ -23,18 +23,18 @@ internal sealed unsafe class BlkRequest
 
     public ushort Head;
     public GuestMemoryMap Memory = GuestMemoryMap.Empty;
-    public DirtyLog? Log;
+    public VhostUserBlkSession? Session;
     public int Count;
     public ulong ReadableBytes;
     public ulong WritableBytes;
 
     public ReadOnlySpan<Segment> Segments => _segments.AsSpan(0, Count);
 
-    public void Reset(ushort head, GuestMemoryMap memory, DirtyLog? log)
+    public void Reset(ushort head, GuestMemoryMap memory, VhostUserBlkSession? session)
     {
         Head = head;
         Memory = memory;
-        Log = log;
+        Session = session;
         Count = 0;
         ReadableBytes = 0;
         WritableBytes = 0;
@@ -108,7 +108,7 @@ internal sealed unsafe class BlkRequest
             int n = (int)Math.Min((ulong)source.Length, s.Length);
             // SAFETY: as in GatherReadable; n <= Length.
             source[..n].CopyTo(new Span<byte>((void*)s.Host, n));
-            Log?.MarkDirty(s.Gpa, (ulong)n);
+            Session?.MarkDirty(s.Gpa, (ulong)n);
             source = source[n..];
         }
     }
@@ -124,7 +124,7 @@ internal sealed unsafe class BlkRequest
             {
                 // SAFETY: Length > 0 (empty segments are never added), so Host + Length - 1 is inside the segment.
                 *(byte*)(s.Host + (nint)s.Length - 1) = status;
-                Log?.MarkDirty(s.Gpa + s.Length - 1, 1);
+                Session?.MarkDirty(s.Gpa + s.Length - 1, 1);
                 return;
             }
         }

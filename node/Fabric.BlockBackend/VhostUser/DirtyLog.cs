@@ -5,7 +5,9 @@ namespace Fabric.BlockBackend.VhostUser;
 /// <summary>
 /// The dirty-page bitmap QEMU shares during live migration (SET_LOG_BASE with LOG_SHMFD): one bit per 4 KiB
 /// guest-physical page, set for every page this backend writes (IN data, used rings) so the migration
-/// resends it. Bits are set with atomic ORs because QEMU clears them concurrently.
+/// resends it. Bits are set with atomic ORs because QEMU clears them concurrently. Reference counted: QEMU may
+/// replace the log (resize) while requests complete; a marking in progress keeps the old mapping alive, and
+/// every marking goes to the log that is current when it happens.
 /// </summary>
 internal sealed unsafe class DirtyLog : IDisposable
 {
@@ -14,6 +16,7 @@ internal sealed unsafe class DirtyLog : IDisposable
     private readonly nuint _length;
     private readonly nint _log;
     private readonly ulong _logBytes;
+    private int _references = 1;
 
     private DirtyLog(nint mapBase, nuint length, nint log, ulong logBytes)
     {
@@ -69,5 +72,31 @@ internal sealed unsafe class DirtyLog : IDisposable
         }
     }
 
-    public void Dispose() => Libc.Munmap(_base, _length);
+    /// <summary>Takes a reference for one marking; false once the log was released (replaced).</summary>
+    public bool TryAcquire()
+    {
+        while (true)
+        {
+            int now = Volatile.Read(ref _references);
+            if (now == 0)
+            {
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _references, now + 1, now) == now)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0)
+        {
+            Libc.Munmap(_base, _length);
+        }
+    }
+
+    /// <summary>Drops the owner's reference; the mapping goes when the last marking in progress ends.</summary>
+    public void Dispose() => Release();
 }

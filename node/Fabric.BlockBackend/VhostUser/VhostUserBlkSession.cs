@@ -78,7 +78,31 @@ internal sealed class VhostUserBlkSession : IDisposable
     public int MaxRequestBytes => _options.MaxRequestBytes;
     public CancellationToken Cancellation => _cancel.Token;
     public GuestMemoryMap Memory => _memory;
-    public DirtyLog? DirtyLog => _dirtyLog;
+    /// <summary>Marks guest pages written by this backend in the current dirty log (no-op unless migrating).</summary>
+    public void MarkDirty(ulong gpa, ulong length)
+    {
+        while (true)
+        {
+            var log = _dirtyLog;
+            if (log is null)
+            {
+                return;
+            }
+            if (log.TryAcquire())
+            {
+                try
+                {
+                    log.MarkDirty(gpa, length);
+                }
+                finally
+                {
+                    log.Release();
+                }
+                return;
+            }
+            // Replaced and released between the read and the acquire: the field already holds the new one.
+        }
+    }
     public InflightRegion? Inflight { get; private set; }
     public bool EventIdx => (_features & 1UL << FeatureEventIdx) != 0;
     public bool IndirectDesc => (_features & 1UL << FeatureIndirectDesc) != 0;

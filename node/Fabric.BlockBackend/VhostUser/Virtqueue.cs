@@ -327,7 +327,7 @@ internal sealed unsafe partial class Virtqueue
                 // Tell the driver where to kick next, then look again: it may have added entries meanwhile.
                 // SAFETY: used ring is 6 + 8 × Size bytes; avail_event sits at 4 + 8 × Size.
                 Volatile.Write(ref *(ushort*)(_used + 4 + 8 * Size), LastAvailIdx);
-                _session.DirtyLog?.MarkDirty(_usedGpa + 4 + 8 * (ulong)Size, 2);
+                _session.MarkDirty(_usedGpa + 4 + 8 * (ulong)Size, 2);
                 Interlocked.MemoryBarrier();
                 if (Volatile.Read(ref *AvailIdx) == LastAvailIdx)
                 {
@@ -378,7 +378,7 @@ internal sealed unsafe partial class Virtqueue
         }
         var memory = _session.Memory;
         memory.AddReference();
-        request.Reset(head, memory, _session.DirtyLog);
+        request.Reset(head, memory, _session);
         string? error = ParseChain(request);
         if (error is not null)
         {
@@ -499,11 +499,10 @@ internal sealed unsafe partial class Virtqueue
                 uint* elem = (uint*)(_used + 4 + 8 * slot);
                 elem[0] = r.Head;
                 elem[1] = usedLength;
-                var log = _session.DirtyLog;
-                log?.MarkDirty(_usedGpa + 4 + 8 * (ulong)slot, 8);
+                _session.MarkDirty(_usedGpa + 4 + 8 * (ulong)slot, 8);
                 _usedIdx++;
                 Volatile.Write(ref *(ushort*)(_used + 2), _usedIdx);
-                log?.MarkDirty(_usedGpa + 2, 2);
+                _session.MarkDirty(_usedGpa + 2, 2);
                 _inflight?.AfterUsed(r.Head, _usedIdx);
                 if (_batching && Environment.CurrentManagedThreadId == _workerThreadId)
                 {
@@ -549,7 +548,7 @@ internal sealed unsafe partial class Virtqueue
     {
         r.Memory.Release();
         r.Memory = GuestMemoryMap.Empty;
-        r.Log = null;
+        r.Session = null;
         _pool.Add(r);
         if (Interlocked.Decrement(ref _inFlight) == 0)
         {
