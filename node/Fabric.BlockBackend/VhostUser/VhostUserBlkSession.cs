@@ -433,6 +433,7 @@ internal sealed class VhostUserBlkSession : IDisposable
             }
             case GetInflightFd:
             {
+                RequireQueuesIdle(request);
                 if (p.Length < 20)
                 {
                     throw new VhostUserProtocolException($"GET_INFLIGHT_FD: payload of {p.Length} bytes, expected 24");
@@ -454,6 +455,7 @@ internal sealed class VhostUserBlkSession : IDisposable
             }
             case SetInflightFd:
             {
+                RequireQueuesIdle(request);
                 if (p.Length < 20)
                 {
                     throw new VhostUserProtocolException($"SET_INFLIGHT_FD: payload of {p.Length} bytes, expected 24");
@@ -472,6 +474,16 @@ internal sealed class VhostUserBlkSession : IDisposable
         if (replyAck)
         {
             ReplyU64(request, 0);
+        }
+    }
+
+    /// <summary>The inflight region is read by running queues and their requests: replacing it under them
+    /// would leave pointers into an unmapped region. QEMU only sends these before the rings start.</summary>
+    private void RequireQueuesIdle(uint request)
+    {
+        if (_queues.Any(q => q.Running || q.InFlight > 0))
+        {
+            throw new VhostUserProtocolException($"{Name(request)} while queues are running");
         }
     }
 

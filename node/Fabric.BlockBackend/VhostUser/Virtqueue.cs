@@ -253,6 +253,12 @@ internal sealed unsafe partial class Virtqueue
             }
             EndBatch();
         }
+        // A kick may have been consumed by the previous worker just before it stopped (restart for a new
+        // kick fd, features, memory table or log flag): look at the ring once before waiting.
+        if (Enabled && !_broken)
+        {
+            ProcessAvail();
+        }
         var fds = stackalloc Libc.PollFd[2];
         while (!_stopping)
         {

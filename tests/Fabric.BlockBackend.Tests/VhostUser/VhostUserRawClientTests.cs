@@ -166,6 +166,7 @@ public sealed class VhostUserRawClientTests(ITestOutputHelper output)
     [InlineData("bad vring index", VhostUserProtocol.SetVringNum, 8, "vring index 7")]
     [InlineData("wrong config size", VhostUserProtocol.GetConfig, 20, "offset 0 size 60")]
     [InlineData("unknown request", 77u, 0, "request 77 is not supported")]
+    [InlineData("inflight region swapped under running rings", VhostUserProtocol.GetInflightFd, 24, "while queues are running")]
     public async Task Malformed_message_closes_the_session_and_the_server_accepts_the_next(string what, uint request, int size, string reason)
     {
         output.WriteLine(what);
