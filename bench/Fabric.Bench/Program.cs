@@ -25,6 +25,10 @@ public static class Program
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":
                 return Switch.SwitchHost.Run(rest);
+            case "hypervisor":
+                return Hypervisor.HypervisorBench.RunAsync(rest).GetAwaiter().GetResult();
+            case var blk when blk.StartsWith("blk-", StringComparison.Ordinal):
+                return BlockBackend.BlkCommands.Run(args);
             default:
                 var summaries = BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
                 return summaries.Any(s => s.HasCriticalValidationErrors) ? 1 : 0;

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Side-by-side block I/O in one run, one client for all (qemu-img bench, host side, no emulated CPU):
+#   ours      our NBD export (bench/Fabric.Bench blk-host: today a FileBlockVolume; the node will serve a
+#             3-replica volume through the same server)
+#   ours+c    the same with the FASTER block cache on (re-read rows)
+#   qemu-nbd  qemu-nbd on a local raw file: the no-replication limit
+#   ceph      QEMU's rbd driver on Ceph 16 (peers/ceph-up.sh: 1 mon, 3 OSDs, size 3), when it comes up
+# plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: ours vs
+# qemu-storage-daemon's vhost-user-blk export of a local raw file.
+# Usage: bench/blk-compare.sh [--no-ceph] [--no-guest] [--quick]
+# Prints a markdown table of IOPS / MiB/s and ratios. Needs root for Ceph; installs missing Debian packages.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PEERS="${FABRIC_PEERS:-$ROOT/../shared/peers}"
+[[ -d "$PEERS" ]] || PEERS=/work/shared/peers
+CEPH=1; GUEST=1; SCALE=1
+for a in "$@"; do
+  case "$a" in
+    --no-ceph) CEPH=0 ;;
+    --no-guest) GUEST=0 ;;
+    --quick) SCALE=4 ;;
+    *) echo "usage: $0 [--no-ceph] [--no-guest] [--quick]" >&2; exit 2 ;;
+  esac
+done
+
+WORK="$(mktemp -d /tmp/blkcmp.XXXXXX)"
+PIDS=()
+CEPH_UP=0
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [[ $CEPH_UP == 1 ]]; then bash "$PEERS/ceph-down.sh" "$WORK/ceph" >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need qemu-img || ! need qemu-nbd || ! need qemu-storage-daemon || ! need qemu-system-x86_64; then
+  apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-utils qemu-system-x86 >/dev/null
+fi
+
+echo "blk-compare: building bench/Fabric.Bench ..." >&2
+dotnet build "$ROOT/bench/Fabric.Bench/Fabric.Bench.csproj" -c Release -nologo -v q -clp:ErrorsOnly >&2
+BENCH="$ROOT/artifacts/bin/Fabric.Bench/release/Fabric.Bench.dll"
+
+wait_for() { # wait_for FILE PATTERN SECONDS
+  for _ in $(seq $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "blk-compare: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
+}
+wait_sock() { for _ in $(seq 100); do [[ -S "$1" ]] && return 0; sleep 0.1; done; echo "no socket $1" >&2; return 1; }
+
+SIZE_MIB=1024
+# ---- targets --------------------------------------------------------------------------------------
+mkdir -p "$WORK/ours" "$WORK/oursc"
+dotnet "$BENCH" blk-host --dir "$WORK/ours" --name bench --size-mib $SIZE_MIB --nbd-socket "$WORK/ours.sock" \
+  > "$WORK/ours.log" 2>&1 &
+PIDS+=($!)
+dotnet "$BENCH" blk-host --dir "$WORK/oursc" --name bench --size-mib $SIZE_MIB --nbd-socket "$WORK/oursc.sock" --cache --cache-mib 512 \
+  > "$WORK/oursc.log" 2>&1 &
+PIDS+=($!)
+qemu-img create -q -f raw "$WORK/local.raw" ${SIZE_MIB}M
+qemu-nbd -t -f raw -x bench -k "$WORK/qnbd.sock" -e 8 --cache=writeback "$WORK/local.raw" > "$WORK/qnbd.log" 2>&1 &
+PIDS+=($!)
+wait_for "$WORK/ours.log" READY 60
+wait_for "$WORK/oursc.log" READY 60
+wait_sock "$WORK/qnbd.sock"
+
+declare -A TARGET
+TARGET[ours]="nbd+unix:///bench?socket=$WORK/ours.sock"
+TARGET[oursc]="nbd+unix:///bench?socket=$WORK/oursc.sock"
+TARGET[qnbd]="nbd+unix:///bench?socket=$WORK/qnbd.sock"
+COLUMNS_=(ours qnbd)
+
+if [[ $CEPH == 1 ]]; then
+  if ! need ceph-mon || ! need rbd; then
+    echo "blk-compare: installing Ceph (ceph-mon ceph-osd ceph-mgr ceph-common) ..." >&2
+    (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      ceph-mon ceph-osd ceph-mgr ceph-common >/dev/null) || echo "blk-compare: Ceph packages unavailable" >&2
+  fi
+  if need ceph-mon && [[ -f "$PEERS/ceph-up.sh" ]] && bash "$PEERS/ceph-up.sh" "$WORK/ceph" > "$WORK/ceph-up.log" 2>&1; then
+    CEPH_UP=1
+    export CEPH_CONF="$WORK/ceph/ceph.conf"
+    rbd create --size ${SIZE_MIB}M rbd/bench
+    TARGET[ceph]="rbd:rbd/bench:conf=$CEPH_CONF:id=admin"
+    COLUMNS_+=(ceph)
+  else
+    echo "blk-compare: Ceph did not come up (see $WORK/ceph-up.log); ceph column skipped" >&2
+    tail -5 "$WORK/ceph-up.log" >&2 || true
+  fi
+fi
+
+# ---- qemu-img bench ---------------------------------------------------------------------------------
+# bench TARGET COUNT DEPTH SIZE [extra...] -> ops/s
+bench() {
+  local target="$1" count="$2" depth="$3" size="$4"; shift 4
+  local out
+  out="$(qemu-img bench -f raw -t none -c "$count" -d "$depth" -s "$size" "$@" "$target" 2>&1)" || { echo "ERR"; echo "$out" >&2; return 0; }
+  local secs
+  secs="$(sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p' <<<"$out")"
+  awk -v c="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", c / s; else print "ERR" }'
+}
+
+declare -A R
+ROWS=()
+row() { # row KEY LABEL UNIT COUNT DEPTH SIZE [extra] -- runs it on every column
+  local key="$1" label="$2" unit="$3" count="$4" depth="$5" size="$6"; shift 6
+  ROWS+=("$key|$label|$unit")
+  for col in "${COLUMNS_[@]}"; do
+    echo "blk-compare: $label on $col ..." >&2
+    R[$key,$col]="$(bench "${TARGET[$col]}" "$count" "$depth" "$size" "$@")"
+  done
+}
+row w4k1  "4 KiB write QD1"               IOPS $((6000 / SCALE))   1  4096 -w
+row w4k16 "4 KiB write QD16"              IOPS $((40000 / SCALE))  16 4096 -w
+row w4kf  "4 KiB write QD1 + flush each"  IOPS $((2000 / SCALE))   1  4096 -w --flush-interval=1
+row r4k1  "4 KiB read QD1"                IOPS $((8000 / SCALE))   1  4096
+row r4k16 "4 KiB read QD16"               IOPS $((40000 / SCALE))  16 4096
+row w4m   "4 MiB write QD4"               MiB/s $((200 / SCALE))   4  4M -w
+row r4m   "4 MiB read QD4"                MiB/s $((200 / SCALE))   4  4M
+
+# The cache: the same 64 MiB read twice (cold, then warm) with and without the FASTER cache.
+for col in ours oursc; do
+  bench "${TARGET[$col]}" 16384 1 4096 -w >/dev/null   # fill (write-through fills the cache too)
+done
+for col in ours oursc; do
+  R[rr1,$col]="$(bench "${TARGET[$col]}" 16384 1 4096)"
+  R[rr2,$col]="$(bench "${TARGET[$col]}" 16384 1 4096)"
+done
+
+# ---- guest-side QD1 through vhost-user-blk -------------------------------------------------------------
+GUEST_OURS_W=""; GUEST_OURS_R=""; GUEST_QSD_W=""; GUEST_QSD_R=""
+if [[ $GUEST == 1 ]]; then
+  bash "$ROOT/node/Fabric.Hypervisor/Guest/build-image.sh" "$ROOT/artifacts/guest" >/dev/null
+  N=$((3000 / SCALE))
+  WL=$(cat <<WEOF
+dd if=/dev/urandom of=/tmp/p bs=4k count=$N 2>/dev/null
+sync
+t0=\$(cut -d' ' -f1 /proc/uptime)
+dd if=/tmp/p of=/dev/vda bs=4k count=$N oflag=direct 2>/dev/null
+t1=\$(cut -d' ' -f1 /proc/uptime)
+dd if=/dev/vda of=/dev/null bs=4k count=$N iflag=direct 2>/dev/null
+t2=\$(cut -d' ' -f1 /proc/uptime)
+echo "GUEST_W_IOPS=\$(awk -v n=$N -v a=\$t0 -v b=\$t1 'BEGIN{printf "%d", n/(b-a)}')"
+echo "GUEST_R_IOPS=\$(awk -v n=$N -v a=\$t1 -v b=\$t2 'BEGIN{printf "%d", n/(b-a)}')"
+WEOF
+)
+  W64="$(printf '%s' "$WL" | base64 -w0)"
+  boot() { # boot SOCKET LOG
+    timeout 300 qemu-system-x86_64 -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none -serial stdio -no-reboot \
+      -kernel "$ROOT/artifacts/guest/vmlinuz" -initrd "$ROOT/artifacts/guest/initrd.img" \
+      -append "console=ttyS0 quiet panic=-1 fabric.poweroff=1 fabric.workload64=$W64" \
+      -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
+      -chardev socket,id=c0,path="$1" -device vhost-user-blk-pci,chardev=c0,num-queues=1 > "$2" 2>&1 || true
+  }
+  mkdir -p "$WORK/gours"
+  dotnet "$BENCH" blk-host --dir "$WORK/gours" --name disk --size-mib 256 --vhost-socket "$WORK/gours.sock" \
+    > "$WORK/gours.log" 2>&1 &
+  GP=$!; PIDS+=($GP)
+  wait_for "$WORK/gours.log" READY 60
+  echo "blk-compare: guest on our vhost-user-blk ..." >&2
+  boot "$WORK/gours.sock" "$WORK/guest-ours.log"
+  GUEST_OURS_W="$(sed -n 's/^GUEST_W_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
+  GUEST_OURS_R="$(sed -n 's/^GUEST_R_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
+
+  qemu-img create -q -f raw "$WORK/qsd.raw" 256M
+  qemu-storage-daemon --blockdev driver=file,node-name=file,filename="$WORK/qsd.raw",cache.direct=off \
+    --blockdev driver=raw,node-name=disk,file=file \
+    --export type=vhost-user-blk,id=exp,node-name=disk,addr.type=unix,addr.path="$WORK/qsd.sock",writable=on \
+    > "$WORK/qsd.log" 2>&1 &
+  PIDS+=($!)
+  wait_sock "$WORK/qsd.sock"
+  echo "blk-compare: guest on qemu-storage-daemon vhost-user-blk ..." >&2
+  boot "$WORK/qsd.sock" "$WORK/guest-qsd.log"
+  GUEST_QSD_W="$(sed -n 's/^GUEST_W_IOPS=//p' "$WORK/guest-qsd.log" | tr -d '\r')"
+  GUEST_QSD_R="$(sed -n 's/^GUEST_R_IOPS=//p' "$WORK/guest-qsd.log" | tr -d '\r')"
+fi
+
+# ---- report ------------------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-" }'; }
+mibs() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v * 4; else print v }'; }  # 4 MiB ops/s -> MiB/s
+echo
+echo "## Block I/O, same client (qemu-img bench -t none), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
+echo
+hdr="| test | unit | ours (NBD) | qemu-nbd local file |"
+sep="|---|---|---:|---:|"
+[[ " ${COLUMNS_[*]} " == *" ceph "* ]] && { hdr="$hdr Ceph rbd (size 3) |"; sep="$sep---:|"; }
+hdr="$hdr ours / local |"; sep="$sep---:|"
+[[ " ${COLUMNS_[*]} " == *" ceph "* ]] && { hdr="$hdr ours / Ceph |"; sep="$sep---:|"; }
+echo "$hdr"; echo "$sep"
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r key label unit <<<"$r"
+  o="${R[$key,ours]}"; q="${R[$key,qnbd]}"; c="${R[$key,ceph]:-}"
+  if [[ "$unit" == "MiB/s" ]]; then o="$(mibs "$o")"; q="$(mibs "$q")"; c="$(mibs "$c")"; fi
+  line="| $label | $unit | $o | $q |"
+  [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && line="$line $c |"
+  line="$line $(ratio "$o" "$q") |"
+  [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && line="$line $(ratio "$o" "$c") |"
+  echo "$line"
+done
+echo
+echo "## FASTER block cache (64 MiB read twice at QD1 after writing it)"
+echo
+echo "| read of 64 MiB, 4 KiB QD1 | cache off | cache on | on / off |"
+echo "|---|---:|---:|---:|"
+echo "| first read (after write-through) | ${R[rr1,ours]} | ${R[rr1,oursc]} | $(ratio "${R[rr1,oursc]}" "${R[rr1,ours]}") |"
+echo "| second read | ${R[rr2,ours]} | ${R[rr2,oursc]} | $(ratio "${R[rr2,oursc]}" "${R[rr2,ours]}") |"
+echo
+echo "## FASTER block cache in process: one 4 KiB read, direct vs cache hit (Fabric.Bench blk-cache-micro)"
+echo
+dotnet "$BENCH" blk-cache-micro --passes $((40 / SCALE)) | grep '^|'
+if [[ $GUEST == 1 ]]; then
+  echo
+  echo "## Guest-side QD1 (TCG guest, busybox dd O_DIRECT 4 KiB, $N ops) through vhost-user-blk"
+  echo
+  echo "| test | ours | qemu-storage-daemon (local file) | ours / qsd |"
+  echo "|---|---:|---:|---:|"
+  echo "| 4 KiB write QD1 IOPS | ${GUEST_OURS_W:-ERR} | ${GUEST_QSD_W:-ERR} | $(ratio "${GUEST_OURS_W:-x}" "${GUEST_QSD_W:-x}") |"
+  echo "| 4 KiB read QD1 IOPS | ${GUEST_OURS_R:-ERR} | ${GUEST_QSD_R:-ERR} | $(ratio "${GUEST_OURS_R:-x}" "${GUEST_QSD_R:-x}") |"
+fi
