@@ -19,6 +19,7 @@ public sealed class TestDir : IDisposable
 
     public void Dispose()
     {
+        if (Environment.GetEnvironmentVariable("FHV_KEEP") == "1") return; // keep for debugging
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
