@@ -137,8 +137,21 @@ public class VmRuntimeTests(GuestImageFixture guest) : IDisposable
     public async Task Pause_resume_and_a_graceful_reboot()
     {
         await using var node = Node();
+        using var follow = new CancellationTokenSource(VmHarness.BootDeadline);
+        var followed = Task.Run(async () =>
+        {
+            // `fabric vm console --follow`: the text as it grows, from the start.
+            var seen = new System.Text.StringBuilder();
+            await foreach (var chunk in node.Runtime.FollowConsoleAsync("life", 0, follow.Token))
+            {
+                seen.Append(chunk);
+                if (seen.ToString().Contains("FABRIC-GUEST-READY life")) return seen.ToString();
+            }
+            return seen.ToString();
+        });
         Assert.True((await node.Runtime.StartAsync(VmHarness.Spec("life"))).Ok);
         var ready = await node.WaitForConsoleAsync("life", "FABRIC-GUEST-READY life");
+        Assert.Contains("FABRIC-GUEST-READY life", await followed);
         var vm = node.Runtime.Find("life")!;
 
         Assert.True((await node.Runtime.PauseAsync("life")).Ok);
