@@ -45,7 +45,7 @@ public static class HypervisorBench
         }
     }
 
-    private sealed record Options(int Runs, int MemoryMiB, int Max, int DirtyMiB, string ImageDir, string Vcpus)
+    private sealed record Options(int Runs, int MemoryMiB, int Max, int DirtyMiB, string ImageDir, int? TbMiB)
     {
         public static Options Parse(string[] a)
         {
@@ -56,7 +56,8 @@ public static class HypervisorBench
             }
             return new Options(int.Parse(Get("--runs", "5"), CultureInfo.InvariantCulture), int.Parse(Get("--memory-mib", "128"), CultureInfo.InvariantCulture),
                 int.Parse(Get("--max", "40"), CultureInfo.InvariantCulture), int.Parse(Get("--dirty-mib", "0"), CultureInfo.InvariantCulture),
-                Get("--image", Path.Combine(Path.GetTempPath(), "fabric-bench-guest")), Get("--vcpus", "1"));
+                Get("--image", Path.Combine(Path.GetTempPath(), "fabric-bench-guest")),
+                Get("--tb-mib", "") is { Length: > 0 } tb ? int.Parse(tb, CultureInfo.InvariantCulture) : null);
         }
     }
 
@@ -67,8 +68,8 @@ public static class HypervisorBench
         return spec;
     }
 
-    private static VmRuntime Runtime(string dir, GuestImagePaths image, NoDisks none) =>
-        new(new VmRuntimeOptions { RunDirectory = dir, DefaultGuestImage = image, StartTimeout = TimeSpan.FromMinutes(2) }, none, none);
+    private static VmRuntime Runtime(string dir, GuestImagePaths image, NoDisks none, int? tbMiB = null) =>
+        new(new VmRuntimeOptions { RunDirectory = dir, DefaultGuestImage = image, StartTimeout = TimeSpan.FromMinutes(2), TcgTranslationCacheMiB = tbMiB }, none, none);
 
     private static async Task<bool> WaitForAsync(string consoleLog, string text, Task? giveUp, TimeSpan timeout)
     {
@@ -134,10 +135,10 @@ public static class HypervisorBench
     private static async Task<int> DensityAsync(GuestImagePaths image, string work, Options o)
     {
         var none = new NoDisks();
-        await using var runtime = Runtime(Path.Combine(work, "rt"), image, none);
+        await using var runtime = Runtime(Path.Combine(work, "rt"), image, none, o.TbMiB);
         var booted = 0;
         string stopReason = $"reached the limit of {o.Max}";
-        Console.WriteLine($"density: {o.MemoryMiB} MiB guests, booted one after another, each waited for READY");
+        Console.WriteLine($"density: {o.MemoryMiB} MiB guests, TCG translation cache {(o.TbMiB is { } t ? $"{t} MiB" : "QEMU default")}, booted one after another, each waited for READY");
         Console.WriteLine(" n  boot_ms  host_avail_MiB  qemu_rss_total_MiB  load1");
         for (var i = 0; i < o.Max; i++)
         {
@@ -185,7 +186,7 @@ public static class HypervisorBench
 
     // ---- migrate ----
 
-    private sealed record MigrationSample(long TotalMs, long DowntimeMs, long TransferredMiB, long WallMs);
+    private sealed record MigrationSample(long TotalMs, long DowntimeMs, long TransferredMiB, long WallMs, long SwitchoverMs = 0);
 
     private static string DirtyWorkload(int mib) =>
         mib == 0 ? "" :
@@ -216,7 +217,8 @@ public static class HypervisorBench
         return 0;
     }
 
-    private static string Show(MigrationSample? s) => s is null ? "failed" : $"total {s.TotalMs} ms, downtime {s.DowntimeMs} ms, {s.TransferredMiB} MiB, wall {s.WallMs} ms";
+    private static string Show(MigrationSample? s) => s is null ? "failed" :
+        $"total {s.TotalMs} ms, downtime {s.DowntimeMs} ms, {s.TransferredMiB} MiB, wall {s.WallMs} ms{(s.SwitchoverMs > 0 ? $" (switch-over step {s.SwitchoverMs} ms)" : "")}";
 
     /// <summary>Two QEMUs with the generated arguments, driven with the bare QMP sequence.</summary>
     private static async Task<MigrationSample?> PlainOnceAsync(GuestImagePaths image, string dir, int memoryMiB, string workload, string marker)
@@ -300,7 +302,7 @@ public static class HypervisorBench
         var done = await waitDest;
         wall.Stop();
         if (!report.Ok || !done.Ok) { Console.Error.WriteLine($"fabric migration: {report} / {done}"); return null; }
-        return new MigrationSample(report.TotalTimeMs, report.DowntimeMs ?? -1, report.TransferredBytes >> 20, wall.ElapsedMilliseconds);
+        return new MigrationSample(report.TotalTimeMs, report.DowntimeMs ?? -1, report.TransferredBytes >> 20, wall.ElapsedMilliseconds, report.SwitchoverMs);
     }
 
     private static double Median(IEnumerable<double> values)

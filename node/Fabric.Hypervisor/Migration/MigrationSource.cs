@@ -256,13 +256,14 @@ public sealed class MigrationSource
             if (err is null) export.Locked = true;
             else error += $"; retaking the lock of volume '{export.Volume}' failed: {err}";
         }
-        _vm.Migrating = false;
+        // A source that died stays marked as migrating, so its crash is never auto-restarted here.
         if (qmp.IsConnected)
         {
             try
             {
                 info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
                 var status = await qmp.QueryStatusAsync(CancellationToken.None).ConfigureAwait(false);
+                _vm.Migrating = false;
                 _vm.SetState(status.Running ? VmState.Running : VmState.Paused, $"migration to {Destination} {outcome.ToString().ToLowerInvariant()}: {error}");
             }
             catch (Exception e) when (e is QmpConnectionLostException or TimeoutException or QmpException)

@@ -31,7 +31,7 @@ public static class QemuCommandLine
         {
             "-name", $"guest={Escape(spec.Name)},debug-threads=on",
             "-machine", $"{spec.Machine},memory-backend=ram0",
-            "-accel", spec.Accel == QemuAccel.Kvm ? "kvm" : "tcg",
+            "-accel", spec.Accel == QemuAccel.Kvm ? "kvm" : spec.TcgTranslationCacheMiB is { } tb ? $"tcg,tb-size={tb}" : "tcg",
             "-smp", spec.Vcpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{mib}M",
             "-object", $"memory-backend-memfd,id=ram0,size={mib}M,share=on",

@@ -10,6 +10,9 @@ public sealed record QemuLaunchSpec
     public required uint Vcpus { get; init; }
     public required ulong MemoryBytes { get; init; }
     public QemuAccel Accel { get; init; } = QemuAccel.Tcg;
+    /// <summary>TCG's translated-code cache in MiB (null: QEMU's default, up to 1 GiB). Each TCG guest's
+    /// resident memory grows with it, so a small cache packs more small guests on a node.</summary>
+    public int? TcgTranslationCacheMiB { get; init; }
     /// <summary>QEMU machine type. "pc" (i440fx): `-M microvm` hung in a third of the boots here.</summary>
     public string Machine { get; init; } = "pc";
     public string? Kernel { get; init; }

@@ -137,6 +137,7 @@ public sealed class VmProcess
                 Vcpus = Math.Max(1u, Spec.Vcpus),
                 MemoryBytes = Spec.MemoryBytes,
                 Accel = Accel,
+                TcgTranslationCacheMiB = _options.TcgTranslationCacheMiB,
                 Kernel = usesDefaultImage ? _options.DefaultGuestImage?.Kernel : NullIfEmpty(Spec.Kernel),
                 Initrd = usesDefaultImage ? _options.DefaultGuestImage?.Initrd : NullIfEmpty(Spec.Initrd),
                 KernelCmdline = string.IsNullOrEmpty(Spec.Cmdline) && usesDefaultImage ? GuestCmdline.Compose(Spec) : Spec.Cmdline,
@@ -326,6 +327,7 @@ public sealed class VmProcess
         else if (_stopRequested) { state = VmState.Stopped; reason = "stopped"; }
         else if (_guestPoweredOff) { state = VmState.Stopped; reason = "guest powered off"; }
         else if (_incomingPending) { state = VmState.Stopped; reason = $"incoming migration ended ({exit}): {LastLine(Qemu.LogTail())}"; }
+        else if (Migrating) { state = VmState.Crashed; reason = $"QEMU died during an outgoing migration ({exit}): the destination may own the VM now"; }
         else { state = VmState.Crashed; reason = $"QEMU ended unexpectedly ({exit}): {LastLine(Qemu.LogTail())}"; }
         _options.Log?.Invoke($"vm {Name}: qemu ended ({exit}): {state} ({reason})");
         // An incoming VM that never took over is not this node's to report.

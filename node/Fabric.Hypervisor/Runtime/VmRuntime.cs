@@ -231,7 +231,9 @@ public sealed class VmRuntime : IAsyncDisposable
     internal void OnTerminated(VmProcess vm, VmStateChange change)
     {
         Release(vm.Name, vm);
-        if (change.State == VmState.Crashed && vm.Spec.Restart == "on-crash" && !_disposing.IsCancellationRequested)
+        // Never restart a VM that died while migrating out: the destination may be running it already
+        // (the node decides from the destination's outcome).
+        if (change.State == VmState.Crashed && vm.Spec.Restart == "on-crash" && !vm.Migrating && !_disposing.IsCancellationRequested)
         {
             _ = RestartAsync(vm, change);
         }

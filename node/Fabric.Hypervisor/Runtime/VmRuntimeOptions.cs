@@ -8,6 +8,8 @@ public sealed record VmRuntimeOptions
     /// paths are limited to 107 bytes: keep it short.</summary>
     public required string RunDirectory { get; init; }
     public string QemuBinary { get; init; } = Qemu.QemuCommandLine.DefaultBinary;
+    /// <summary>TCG translation cache per guest in MiB (null: QEMU's default). See QemuLaunchSpec.</summary>
+    public int? TcgTranslationCacheMiB { get; init; }
     /// <summary>The kernel and initrd for VMs whose spec names neither a kernel nor boot from disk; also the
     /// accelerator probe's guest.</summary>
     public GuestImagePaths? DefaultGuestImage { get; init; }

@@ -57,6 +57,13 @@ public class QemuCommandLineTests
     }
 
     [Fact]
+    public void Tcg_translation_cache_size_is_passed_when_set()
+    {
+        Assert.Equal("tcg,tb-size=32", After(QemuCommandLine.Build(Spec(s => s with { TcgTranslationCacheMiB = 32 })), "-accel"));
+        Assert.Equal("kvm", After(QemuCommandLine.Build(Spec(s => s with { TcgTranslationCacheMiB = 32, Accel = QemuAccel.Kvm })), "-accel"));
+    }
+
+    [Fact]
     public void Incoming_destination_defers_and_is_not_also_paused()
     {
         var a = QemuCommandLine.Build(Spec(s => s with { IncomingDefer = true, StartPaused = true }));
