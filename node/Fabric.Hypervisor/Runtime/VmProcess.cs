@@ -199,6 +199,18 @@ public sealed class VmProcess
         }
         catch (Exception e) when (e is QmpException or QmpConnectionLostException or TimeoutException or IOException or UnauthorizedAccessException or SocketException)
         {
+            if (Qemu is not null)
+            {
+                // QEMU may have opened its QMP socket and then failed (a kernel it cannot load): its own
+                // message is the useful one.
+                try { await Qemu.Exited.WaitAsync(TimeSpan.FromSeconds(2), _options.TimeProvider).ConfigureAwait(false); }
+                catch (TimeoutException) { }
+                if (Qemu.HasExited)
+                {
+                    var exit = await Qemu.Exited.ConfigureAwait(false);
+                    return await FailLaunchAsync(VmErrorCode.QemuFailed, $"QEMU of VM '{Name}' exited at start ({exit}): {LastLine(Qemu.LogTail())}").ConfigureAwait(false);
+                }
+            }
             var tail = Qemu is null ? "" : $" ({LastLine(Qemu.LogTail())})";
             return await FailLaunchAsync(VmErrorCode.QemuFailed, $"start of VM '{Name}' failed: {e.Message}{tail}").ConfigureAwait(false);
         }
