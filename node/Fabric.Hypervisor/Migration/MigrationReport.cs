@@ -1,7 +1,8 @@
 namespace Fabric.Hypervisor.Migration;
 
 /// <summary>The final report of a migration: times as QEMU measured them, bytes moved.</summary>
-/// <param name="SwitchoverMs">How long the switch-over step (locks, map, ports) took; it is part of the downtime.</param>
+/// <param name="SwitchoverMs">How long the guest sat paused in pre-switchover (from QEMU's event timestamp to
+/// its answer to migrate-continue): what the switch-over step (locks, map, ports) added to the downtime.</param>
 public sealed record MigrationReport(
     MigrationOutcome Outcome,
     string? Error,

@@ -152,7 +152,7 @@ public sealed class MigrationSource
             var status = e.DataString("status");
             if (status == "pre-switchover")
             {
-                var error = await SwitchoverAsync(qmp, cancel).ConfigureAwait(false);
+                var error = await SwitchoverAsync(qmp, e.Timestamp, cancel).ConfigureAwait(false);
                 if (error is not null)
                 {
                     cancelSent = true;
@@ -189,9 +189,8 @@ public sealed class MigrationSource
 
     /// <summary>Pre-switchover, guest stopped: release our locks, let the node move everything, continue.</summary>
     /// <returns>null when QEMU was told to continue; else why the migration must be cancelled.</returns>
-    private async Task<string?> SwitchoverAsync(QmpClient qmp, CancellationToken cancel)
+    private async Task<string?> SwitchoverAsync(QmpClient qmp, DateTimeOffset pausedAt, CancellationToken cancel)
     {
-        var clock = Stopwatch.StartNew();
         try
         {
             if (cancel.IsCancellationRequested) return "cancelled";
@@ -222,7 +221,9 @@ public sealed class MigrationSource
         }
         finally
         {
-            _switchoverMs = clock.ElapsedMilliseconds;
+            // From QEMU's own timestamp of the pause (its event) to QEMU's answer to migrate-continue: the
+            // whole time the switch-over step added to the downtime, event delivery included.
+            _switchoverMs = Math.Max(0, (long)(_options.TimeProvider.GetUtcNow() - pausedAt).TotalMilliseconds);
         }
     }
 
