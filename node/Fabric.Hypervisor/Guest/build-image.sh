@@ -9,6 +9,9 @@ OUT="${1:?usage: build-image.sh OUT_DIR}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
+# Concurrent builds into one directory (parallel tests, several nodes on one machine) take turns.
+exec 9>"$OUT/.build.lock"
+flock 9
 
 for tool in busybox cpio gzip dpkg-deb apt-get; do
   command -v "$tool" >/dev/null 2>&1 || { echo "build-image: '$tool' is missing (apt-get install busybox-static cpio)" >&2; exit 1; }
@@ -55,10 +58,12 @@ for applet in $("$R/bin/busybox" --list); do
   [[ -e "$R/bin/$applet" ]] || ln -s busybox "$R/bin/$applet"
 done
 MODDIR="$WORK/k/lib/modules/$KVER/kernel"
-# Load order matters: each module after the ones it depends on.
+# Load order matters: each module after the ones it depends on. button + evdev make the ACPI power
+# button (QMP system_powerdown) visible to /init as an input event, so `fabric vm stop` is graceful.
 MODULES=(drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_pci_modern_dev.ko
   drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko
-  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko)
+  net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko
+  drivers/acpi/button.ko drivers/input/evdev.ko)
 : > "$R/lib/modules/order"
 for m in "${MODULES[@]}"; do
   src="$MODDIR/$m"

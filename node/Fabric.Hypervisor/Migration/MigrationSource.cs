@@ -1,0 +1,288 @@
+using System.Diagnostics;
+using Fabric.Core.Vm;
+using Fabric.Hypervisor.Qmp;
+using Fabric.Hypervisor.Runtime;
+using Fabric.Proto;
+
+namespace Fabric.Hypervisor.Migration;
+
+/// <summary>
+/// The source side of a live migration, one run per instance.
+///
+///   node (lead)            source (this)                  source QEMU            destination
+///       |  MigrateOutAsync -->|                                |                       | (prepared: -incoming defer,
+///       |                     | caps: events, pause-before-    |                       |  migrate-incoming, ports
+///       |                     |   switchover[, auto-converge,  |                       |  inactive, no locks)
+///       |                     |   postcopy-ram]; params        |                       |
+///       |                     | migrate {uri} ---------------->| ==== RAM passes =====>|
+///       |  &lt;-- progress ------| query-migrate (every interval) |                       |
+///       |                     | &lt;-- MIGRATION pre-switchover --| (guest stopped)       |
+///       |                     | FlushAndRelease (every lock)   |                       |
+///       |  &lt;-- Switchover hook: map moves VM + ports; destination AcquireLock + ActivatePort ->|
+///       |                     | migrate-continue ------------->| == device state =====>|
+///       |                     | &lt;-- MIGRATION completed -------|                       | runs the guest
+///       |                     | quit; exports removed, ports detached                  |
+///       |  &lt;-- report --------| (total time, downtime: re-queried until QEMU fills them)
+///
+/// Every failure leaves exactly one running copy: before migrate-continue the guest resumes here
+/// (cancel, switch-over hook error, destination death), with the locks taken back; after the switch-over
+/// a failure runs <see cref="MigrationRequest.SwitchBack"/> first. Once QEMU says completed the
+/// destination owns the VM, whatever happens to this side.
+/// </summary>
+public sealed class MigrationSource
+{
+    /// <summary>"No cap": QEMU's max-bandwidth defaults to 128 MiB/s, which would dominate the total time.</summary>
+    private const long UncappedBytesPerSecond = 100L * 1024 * 1024 * 1024;
+
+    private readonly VmProcess _vm;
+    private readonly IVmDisks _disks;
+    private readonly VmRuntimeOptions _options;
+    private readonly MigrationRequest _request;
+    private readonly IProgress<MigrationProgress>? _progress;
+    private readonly List<VmProcess.DiskExport> _released = new();
+    private bool _switchedOver, _continued, _postcopyStarted;
+    private long _switchoverMs;
+
+    internal MigrationSource(VmProcess vm, IVmDisks disks, VmRuntimeOptions options, MigrationRequest request, IProgress<MigrationProgress>? progress)
+    {
+        _vm = vm;
+        _disks = disks;
+        _options = options;
+        _request = request;
+        _progress = progress;
+    }
+
+    public Task<MigrationReport> RunAsync(CancellationToken cancellationToken) =>
+        _vm.ExclusiveAsync(() => RunExclusiveAsync(cancellationToken), CancellationToken.None);
+
+    private async Task<MigrationReport> RunExclusiveAsync(CancellationToken cancellationToken)
+    {
+        var before = _vm.State;
+        if (before is not (VmState.Running or VmState.Paused) || _vm.Qmp is not { IsConnected: true } qmp)
+        {
+            return MigrationReport.Refused($"VM '{_vm.Name}' is {VmProcess.Describe(before)}: only a running or paused VM migrates");
+        }
+        using var timeout = _request.Timeout is { } t ? new CancellationTokenSource(t, _options.TimeProvider) : new CancellationTokenSource();
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        using var events = qmp.Subscribe();
+        var clock = Stopwatch.StartNew();
+        _vm.Migrating = true;
+        _vm.SetState(VmState.Migrating, $"migrating to {Destination}");
+        try
+        {
+            try
+            {
+                var caps = new Dictionary<string, bool>
+                {
+                    ["events"] = true,
+                    ["pause-before-switchover"] = true,
+                    ["auto-converge"] = _request.AutoConverge,
+                    ["postcopy-ram"] = _request.Postcopy,
+                };
+                await qmp.MigrateSetCapabilitiesAsync(caps, CancellationToken.None).ConfigureAwait(false);
+                var bandwidth = _request.BandwidthMiBps is { } mib ? (long)mib * 1024 * 1024 : UncappedBytesPerSecond;
+                await qmp.MigrateSetParametersAsync(new Dictionary<string, object>
+                {
+                    ["downtime-limit"] = (long)_request.DowntimeLimitMs,
+                    ["max-bandwidth"] = bandwidth,
+                }, CancellationToken.None).ConfigureAwait(false);
+                await qmp.MigrateAsync(_request.Uri, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (QmpException e)
+            {
+                return await FinishFailedAsync(qmp, MigrationOutcome.Failed, $"QEMU refused the migration: {e.Description}", clock).ConfigureAwait(false);
+            }
+
+            var (outcome, error) = await FollowAsync(qmp, events, clock, cancel.Token, timeout.Token).ConfigureAwait(false);
+            if (outcome == MigrationOutcome.Completed) return await FinishCompletedAsync(qmp, clock).ConfigureAwait(false);
+            return await FinishFailedAsync(qmp, outcome, error, clock).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is QmpConnectionLostException or TimeoutException or QmpException)
+        {
+            return await FinishFailedAsync(qmp, qmp.IsConnected ? MigrationOutcome.Failed : MigrationOutcome.SourceDied, e.Message, clock).ConfigureAwait(false);
+        }
+    }
+
+    private string Destination => _request.DestinationName.Length > 0 ? _request.DestinationName : _request.Uri;
+
+    /// <summary>Follows QEMU until a terminal status; runs the switch-over at pre-switchover.</summary>
+    private async Task<(MigrationOutcome, string?)> FollowAsync(QmpClient qmp, QmpEventSubscription events, Stopwatch clock,
+        CancellationToken cancel, CancellationToken timedOut)
+    {
+        var cancelSent = false;
+        var nextSample = TimeSpan.Zero;
+        while (true)
+        {
+            if (cancel.IsCancellationRequested && !cancelSent && !_continued)
+            {
+                cancelSent = true;
+                await qmp.MigrateCancelAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            if (clock.Elapsed >= nextSample)
+            {
+                nextSample = clock.Elapsed + _request.ProgressInterval;
+                var info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+                Report(info, clock);
+                // Events can be missed by a slow reader (bounded queue): the status is the truth.
+                if (info.IsTerminal) return Terminal(info, cancelSent, timedOut);
+            }
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancelSent ? CancellationToken.None : cancel);
+            wait.CancelAfter(_request.ProgressInterval);
+            QmpEvent? e = null;
+            try
+            {
+                if (!await events.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+                {
+                    return (MigrationOutcome.SourceDied, $"the source QEMU went away: {qmp.CloseReason}");
+                }
+                events.Reader.TryRead(out e);
+            }
+            catch (OperationCanceledException)
+            {
+                continue;
+            }
+            if (e is null) continue;
+            if (e.Name == "MIGRATION_PASS" && _request.Postcopy && !_postcopyStarted && e.Data.TryGetProperty("pass", out var pass) && pass.GetInt64() >= 2)
+            {
+                // The first full copy is done: the rest is pulled by the destination on demand.
+                _postcopyStarted = true;
+                await qmp.MigrateStartPostcopyAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            if (e.Name != "MIGRATION") continue;
+            var status = e.DataString("status");
+            if (status == "pre-switchover")
+            {
+                var error = await SwitchoverAsync(qmp, e.Timestamp, cancel).ConfigureAwait(false);
+                if (error is not null)
+                {
+                    cancelSent = true;
+                    await qmp.MigrateCancelAsync(CancellationToken.None).ConfigureAwait(false);
+                    var end = await WaitTerminalAsync(qmp).ConfigureAwait(false);
+                    return (end.Status == "completed" ? MigrationOutcome.Completed : MigrationOutcome.Cancelled, error);
+                }
+            }
+            else if (status is "completed" or "failed" or "cancelled")
+            {
+                var info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+                Report(info, clock);
+                return Terminal(info.IsTerminal ? info : info with { Status = status }, cancelSent, timedOut);
+            }
+        }
+    }
+
+    private static (MigrationOutcome, string?) Terminal(QmpMigrationInfo info, bool cancelSent, CancellationToken timedOut) => info.Status switch
+    {
+        "completed" => (MigrationOutcome.Completed, null),
+        "cancelled" => (MigrationOutcome.Cancelled, timedOut.IsCancellationRequested ? "the migration took longer than its timeout" : "cancelled"),
+        _ => (cancelSent ? MigrationOutcome.Cancelled : MigrationOutcome.Failed, info.ErrorDescription ?? "QEMU reported the migration failed"),
+    };
+
+    private async Task<QmpMigrationInfo> WaitTerminalAsync(QmpClient qmp)
+    {
+        for (var i = 0; ; i++)
+        {
+            var info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+            if (info.IsTerminal || i > 600) return info;
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Pre-switchover, guest stopped: release our locks, let the node move everything, continue.</summary>
+    /// <returns>null when QEMU was told to continue; else why the migration must be cancelled.</returns>
+    private async Task<string?> SwitchoverAsync(QmpClient qmp, DateTimeOffset pausedAt, CancellationToken cancel)
+    {
+        try
+        {
+            if (cancel.IsCancellationRequested) return "cancelled";
+            foreach (var export in _vm.Exports.Where(x => x.Locked))
+            {
+                var error = await _disks.FlushAndReleaseAsync(export.ExportId, CancellationToken.None).ConfigureAwait(false);
+                if (error is not null) return $"flushing and releasing volume '{export.Volume}' failed: {error}";
+                export.Locked = false;
+                _released.Add(export);
+            }
+            if (_request.Switchover is { } hook)
+            {
+                string? error;
+                try
+                {
+                    error = await hook(cancel).ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    error = $"switch-over step failed: {e.Message}";
+                }
+                if (error is not null) return error;
+            }
+            _switchedOver = true;
+            _continued = true;
+            await qmp.MigrateContinueAsync("pre-switchover", CancellationToken.None).ConfigureAwait(false);
+            return null;
+        }
+        finally
+        {
+            // From QEMU's own timestamp of the pause (its event) to QEMU's answer to migrate-continue: the
+            // whole time the switch-over step added to the downtime, event delivery included.
+            _switchoverMs = Math.Max(0, (long)(_options.TimeProvider.GetUtcNow() - pausedAt).TotalMilliseconds);
+        }
+    }
+
+    private async Task<MigrationReport> FinishCompletedAsync(QmpClient qmp, Stopwatch clock)
+    {
+        // Right after "completed" QEMU may still report total-time and downtime as 0: ask again.
+        var info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        for (var i = 0; i < 40 && (info.TotalTimeMs == 0 || info.DowntimeMs is null or 0); i++)
+        {
+            await Task.Delay(25).ConfigureAwait(false);
+            info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        Report(info, clock);
+        _vm.MarkMigratedAway(Destination);
+        await _vm.ForceQuitAsync(CancellationToken.None).ConfigureAwait(false);
+        return new MigrationReport(MigrationOutcome.Completed, null, info.TotalTimeMs, info.DowntimeMs, info.SetupTimeMs,
+            info.RamTransferredBytes, info.DirtySyncCount, _postcopyStarted, _switchoverMs);
+    }
+
+    private async Task<MigrationReport> FinishFailedAsync(QmpClient qmp, MigrationOutcome outcome, string? error, Stopwatch clock)
+    {
+        QmpMigrationInfo? info = null;
+        if (_switchedOver && _request.SwitchBack is { } back)
+        {
+            try { await back(CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception e) { error += $"; switching back failed: {e.Message}"; }
+        }
+        foreach (var export in _released)
+        {
+            var err = await _disks.AcquireLockAsync(export.ExportId, CancellationToken.None).ConfigureAwait(false);
+            if (err is null) export.Locked = true;
+            else error += $"; retaking the lock of volume '{export.Volume}' failed: {err}";
+        }
+        // A source that died stays marked as migrating, so its crash is never auto-restarted here.
+        if (qmp.IsConnected)
+        {
+            try
+            {
+                info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
+                var status = await qmp.QueryStatusAsync(CancellationToken.None).ConfigureAwait(false);
+                _vm.Migrating = false;
+                _vm.SetState(status.Running ? VmState.Running : VmState.Paused, $"migration to {Destination} {outcome.ToString().ToLowerInvariant()}: {error}");
+            }
+            catch (Exception e) when (e is QmpConnectionLostException or TimeoutException or QmpException)
+            {
+                outcome = MigrationOutcome.SourceDied;
+            }
+        }
+        else
+        {
+            outcome = MigrationOutcome.SourceDied;
+        }
+        _options.Log?.Invoke($"vm {_vm.Name}: migration to {Destination}: {outcome}: {error}");
+        return new MigrationReport(outcome, error, info?.TotalTimeMs ?? clock.ElapsedMilliseconds, null, info?.SetupTimeMs ?? 0,
+            info?.RamTransferredBytes ?? 0, info?.DirtySyncCount ?? 0, _postcopyStarted, _switchoverMs);
+    }
+
+    private void Report(QmpMigrationInfo info, Stopwatch clock) =>
+        _progress?.Report(new MigrationProgress(info.Status, clock.ElapsedMilliseconds, info.RamTransferredBytes, info.RamRemainingBytes,
+            info.RamTotalBytes, info.DirtyPagesRate, info.DirtyPagesRate * info.PageSizeBytes, info.ExpectedDowntimeMs, info.ThroughputMbps,
+            info.DirtySyncCount));
+}
