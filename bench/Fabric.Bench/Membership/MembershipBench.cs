@@ -57,7 +57,15 @@ public static class MembershipBench
 
         if (only.Contains(1) || only.Contains(3))
         {
-            RepoPaths.RequireBuiltPrograms();
+            try
+            {
+                RepoPaths.RequireBuiltPrograms();
+            }
+            catch (InvalidOperationException e)
+            {
+                Console.Error.WriteLine($"membership bench: {e.Message}");
+                return 2;
+            }
             Console.Error.WriteLine("membership bench: starting a 3-node cluster (fabric up) ...");
             await using var cluster = LocalCluster.Create(3, TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(500));
             try
