@@ -17,7 +17,7 @@ public static class MembershipBench
 {
     private const string Usage = """
         usage: Fabric.Bench membership [--only 1,2,3] [--changes 200] [--poll-ms 1] [--fanout-changes 100]
-                                       [--watchers 1000] [--connections 4] [--map-nodes 0] [--kills 6]
+                                       [--watchers 100,1000] [--connections 4] [--map-nodes 0,100] [--kills 6]
           --only         which benches: 1 = 3-node propagation, 2 = watcher fan-out, 3 = failure detection
           --changes      map changes measured on the 3-node cluster (after 10 warm-up changes)
           --poll-ms      pause between GetNodeStatus polls of one node in bench 1 (0 = back to back)
@@ -100,9 +100,9 @@ public static class MembershipBench
         if (only.Contains(2))
         {
             var results = new List<WatcherFanoutPropagation.Result>();
-            foreach (var mapNodes in Ints(options, "map-nodes", "0"))
+            foreach (var mapNodes in Ints(options, "map-nodes", "0,100"))
             {
-                foreach (var watchers in Ints(options, "watchers", "1000"))
+                foreach (var watchers in Ints(options, "watchers", "100,1000"))
                 {
                     var fanout = new WatcherFanoutPropagation.Options(watchers, Math.Min(Int(options, "connections", 4), watchers),
                         Int(options, "fanout-changes", 100), Warmup: 10, mapNodes);
