@@ -21,6 +21,8 @@ public static class Program
             case "rpc-framing":
                 BenchmarkRunner.Run<RpcFramingBenchmarks>(args: rest);
                 return 0;
+            case "membership":
+                return Membership.MembershipBench.Run(rest);
             case "rocksdb":
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":
