@@ -129,11 +129,16 @@ public sealed class SimRun
         {
             if (roll < 30)
             {
-                // One bad copy at a time: the flip lands on one node, the others keep good copies.
-                int id = alive[random.Next(alive.Count)];
-                if (_cluster.Nodes[id].Disk.FlipRandomBit(random, StoreKeys.DataKind))
+                // One bad copy at a time, on a PG's primary (replica copies are only read by scrub, which
+                // is the next issue): reads and partial writes must catch it and repair from a replica.
+                PoolInfo pool = _cluster.Monitor.Current.Pools[0];
+                var pg = new PgId(pool.Id, (uint)random.Next((int)pool.PgCount));
+                int primary = PlacementMap.Build(_cluster.Monitor.Current).Get(pg)!.Primary;
+                Span<byte> prefix = stackalloc byte[16];
+                int n = StoreKeys.PgPrefix(prefix, StoreKeys.DataKind, pg.Packed);
+                if (primary > 0 && _cluster.Nodes[primary].Disk.FlipRandomBit(random, prefix[..n]))
                 {
-                    Note($"flip a bit on n{id}");
+                    Note($"flip a bit in pg {pg} on n{primary}");
                 }
             }
             else if (roll < 40)

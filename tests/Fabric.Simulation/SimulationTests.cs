@@ -36,6 +36,32 @@ public class SimulationTests(ITestOutputHelper output)
         Assert.Equal(run1.Log, run2.Log);
     }
 
+    /// <summary>Exploration: FABRIC_SIM_SWEEP=FIRST-LAST runs that range of seeds (not part of CI).</summary>
+    [Fact]
+    public void Sweep_of_seeds_from_the_environment()
+    {
+        string? sweep = Environment.GetEnvironmentVariable("FABRIC_SIM_SWEEP");
+        if (sweep is null)
+        {
+            return;
+        }
+        string[] parts = sweep.Split('-');
+        var failures = new List<string>();
+        for (int seed = int.Parse(parts[0]); seed <= int.Parse(parts[1]); seed++)
+        {
+            foreach (SimFaults faults in new[] { SimFaults.Mixed, SimFaults.BitFlips })
+            {
+                var (ok, report, _) = SimRun.Execute(seed, faults);
+                output.WriteLine($"SEED={seed} {faults}: {(ok ? report : "FAILED")}");
+                if (!ok)
+                {
+                    failures.Add($"SEED={seed} {faults}: {report[..Math.Min(report.Length, 3000)]}");
+                }
+            }
+        }
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
     private void RunSeed(int seed, SimFaults faults)
     {
         var (ok, report, _) = SimRun.Execute(seed, faults);

@@ -246,7 +246,8 @@ public sealed partial class OsdCore
         var latest = new Dictionary<string, PgLogEntry>(StringComparer.Ordinal);
         foreach (PgLogEntry e in authEntries)
         {
-            if (e.Version > fork)
+            // Barriers (logged as stats) change no object.
+            if (e.Version > fork && e.Kind != OsdOpKind.OsdOpStat)
             {
                 latest[e.Object] = e;
             }
@@ -263,7 +264,7 @@ public sealed partial class OsdCore
             {
                 pg.RequestIds.Remove((d.Client, d.RequestSeq));
             }
-            if (!latest.ContainsKey(d.Object))
+            if (d.Kind != OsdOpKind.OsdOpStat && !latest.ContainsKey(d.Object))
             {
                 ObjectBlocks.AddDelete(batch, pg.Packed, d.Object);
                 PersistMissing(pg, batch, d.Object, AnyVersion);

@@ -96,7 +96,7 @@ public sealed partial class OsdCore
             return; // An earlier entry was lost; the primary resends them in order.
         }
         IStoreBatch batch = _store.CreateBatch();
-        ApplyEntryData(pg, op.Entry, op.Entry.Kind == OsdOpKind.OsdOpWrite ? data.Span : default, batch);
+        bool clean = ApplyEntryData(pg, op.Entry, op.Entry.Kind == OsdOpKind.OsdOpWrite ? data.Span : default, batch);
         AppendLog(pg, op.Entry, batch);
         PersistInfo(pg, batch);
         ulong session = op.Session;
@@ -105,7 +105,7 @@ public sealed partial class OsdCore
             pg.DurableVersion = Math.Max(pg.DurableVersion, version);
             if (pg.Session == session)
             {
-                Send(from, StorageMessageType.MsgRepOpReply, new RepOpReply { Pg = op.Pg, Session = session, Version = version });
+                Send(from, StorageMessageType.MsgRepOpReply, new RepOpReply { Pg = op.Pg, Session = session, Version = version, ObjectMissing = !clean });
             }
         });
     }
@@ -125,10 +125,14 @@ public sealed partial class OsdCore
         {
             return;
         }
-        if (!pg.Missing.TryGetValue(push.Object, out ulong need) || (need != AnyVersion && push.Version < need && !push.Deleted))
+        if (!pg.Missing.TryGetValue(push.Object, out ulong need))
         {
             Send(from, StorageMessageType.MsgPushReply, new PushReply { Pg = push.Pg, Session = push.Session, Object = push.Object, Version = push.Version });
             return;
+        }
+        if (need != AnyVersion && push.Version < need && !push.Deleted)
+        {
+            return; // Older than what we need: not an answer (the primary retries).
         }
         IStoreBatch batch = _store.CreateBatch();
         ApplyPush(pg, push, data, batch);

@@ -86,11 +86,13 @@ public sealed partial class OsdCore
             }
             if (op.Client.Length > 0 && pg.RequestIds.TryGetValue(key, out ulong done))
             {
-                // A retry of a write already in the log and present on every acting member.
-                Reply(op, OsdStatus.Ok, done, 0, true, default);
+                // A retry of a write already in the log and present on every acting member, but maybe
+                // not yet durable everywhere (recovery pushes, our own commit): answer after a no-op
+                // entry is durable on every member, which orders after all of that.
+                StartWrite(pg, op, barrierFor: done);
                 return;
             }
-            StartWrite(pg, op);
+            StartWrite(pg, op, barrierFor: 0);
             return;
         }
         if (pg.Missing.ContainsKey(name))
@@ -107,33 +109,35 @@ public sealed partial class OsdCore
         DoRead(pg, op);
     }
 
-    private void StartWrite(PgState pg, PendingClientOp op)
+    private void StartWrite(PgState pg, PendingClientOp op, ulong barrierFor)
     {
         ClientOp c = op.Op;
         ulong prev = pg.LastUpdate;
         ulong version = (prev >> 32) == pg.IntervalEpoch ? prev + 1 : (pg.IntervalEpoch << 32) | 1;
+        bool barrier = barrierFor != 0;
         var entry = new PgLogEntry
         {
             Version = version,
             Object = c.Object,
-            Kind = c.Kind,
-            Offset = c.Offset,
-            Length = c.Kind == OsdOpKind.OsdOpDelete ? 0 : c.Length,
-            Client = op.Client,
-            RequestSeq = c.RequestSeq,
+            // A barrier is logged as a stat: it changes nothing.
+            Kind = barrier ? OsdOpKind.OsdOpStat : c.Kind,
+            Offset = barrier ? 0 : c.Offset,
+            Length = barrier || c.Kind == OsdOpKind.OsdOpDelete ? 0 : c.Length,
+            Client = barrier ? "" : op.Client,
+            RequestSeq = barrier ? 0 : c.RequestSeq,
         };
         IStoreBatch batch = _store.CreateBatch();
-        ReadOnlySpan<byte> data = c.Kind == OsdOpKind.OsdOpWrite ? op.Data.Span : default;
+        ReadOnlySpan<byte> data = entry.Kind == OsdOpKind.OsdOpWrite ? op.Data.Span : default;
         bool clean = ApplyEntryData(pg, entry, data, batch);
         AppendLog(pg, entry, batch);
         PersistInfo(pg, batch);
-        var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs };
+        var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs, ReplyVersion = barrier ? barrierFor : version };
         foreach (int member in pg.Mapping!.Acting)
         {
             write.Waiting.Add(member);
         }
         pg.InFlight[version] = write;
-        if (op.Client.Length > 0)
+        if (op.Client.Length > 0 && !barrier)
         {
             pg.InFlightByRequest[(op.Client, c.RequestSeq)] = write;
         }
@@ -164,6 +168,15 @@ public sealed partial class OsdCore
             StartPeering(pg);
             return;
         }
+        if (reply.ObjectMissing && pg.InFlight.TryGetValue(reply.Version, out InFlightWrite? write))
+        {
+            if (!pg.PeerMissing.TryGetValue(from, out Dictionary<string, ulong>? missing))
+            {
+                missing = new Dictionary<string, ulong>(StringComparer.Ordinal);
+                pg.PeerMissing[from] = missing;
+            }
+            missing[write.Entry.Object] = reply.Version;
+        }
         OnWriteAck(pg, reply.Session, reply.Version, from);
     }
 
@@ -180,7 +193,7 @@ public sealed partial class OsdCore
         }
         pg.InFlight.Remove(version);
         string name = write.Entry.Object;
-        if (write.Op.Client.Length > 0)
+        if (write.Op.Client.Length > 0 && write.ReplyVersion == version)
         {
             pg.InFlightByRequest.Remove((write.Op.Client, write.Op.Op.RequestSeq));
         }
@@ -193,10 +206,10 @@ public sealed partial class OsdCore
         {
             pg.ObjectWrites[name] = left;
         }
-        Reply(write.Op, OsdStatus.Ok, version, 0, true, default);
+        Reply(write.Op, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
         foreach (PendingClientOp duplicate in write.Duplicates)
         {
-            Reply(duplicate, OsdStatus.Ok, version, 0, true, default);
+            Reply(duplicate, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
         }
         if (left <= 0)
         {

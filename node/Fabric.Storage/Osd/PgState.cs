@@ -141,6 +141,9 @@ internal sealed class InFlightWrite(PendingClientOp op, PgLogEntry entry, ulong 
     public List<PendingClientOp> Duplicates { get; } = new();
 
     public long SentMs { get; set; }
+
+    /// <summary>The version the client is told: the entry's own, or for a barrier the logged write's.</summary>
+    public ulong ReplyVersion { get; set; }
 }
 
 /// <summary>One object being recovered by the primary.</summary>

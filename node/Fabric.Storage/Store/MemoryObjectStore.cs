@@ -147,11 +147,13 @@ public sealed class MemoryObjectStore : IObjectStore
     }
 
     /// <summary>Flips one bit in a random value whose key starts with <paramref name="prefix"/>; false when none.</summary>
-    public bool FlipRandomBit(Random random, byte prefix)
+    public bool FlipRandomBit(Random random, ReadOnlySpan<byte> prefix)
     {
+        byte[] start = prefix.ToArray();
+        byte[] end = StoreKeys.PrefixEnd(prefix);
         lock (_lock)
         {
-            var candidates = new List<Entry>(Between(_durable, [prefix], [(byte)(prefix + 1)]));
+            var candidates = new List<Entry>(Between(_durable, start, end));
             if (candidates.Count == 0)
             {
                 return false;
