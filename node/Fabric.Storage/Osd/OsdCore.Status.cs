@@ -77,6 +77,13 @@ public sealed partial class OsdCore
             LastEpochStarted = pg.LastEpochStarted,
             IntervalEpoch = pg.IntervalEpoch,
             LogEntries = (uint)pg.Log.Count,
+            Reason = pg.Phase switch
+            {
+                PgPhase.Peering => "waiting for osd " + string.Join(",", pg.PendingQueries),
+                PgPhase.GettingLog or PgPhase.GettingListing => $"waiting for osd {pg.AuthOsd}",
+                PgPhase.Activating => "activating osd " + string.Join(",", pg.PendingActivations),
+                _ => pg.BlockedReason,
+            },
         };
         if (pg.Mapping is not null)
         {
