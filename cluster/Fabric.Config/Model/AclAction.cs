@@ -1,0 +1,7 @@
+namespace Fabric.Config.Model;
+
+public enum AclAction
+{
+    Allow,
+    Deny,
+}

@@ -1,0 +1,9 @@
+namespace Fabric.Config.Model;
+
+public enum AclProtocol
+{
+    Any,
+    Tcp,
+    Udp,
+    Icmp,
+}

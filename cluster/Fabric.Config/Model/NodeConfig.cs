@@ -1,0 +1,61 @@
+using System.Net;
+using Fabric.Core.Units;
+
+namespace Fabric.Config.Model;
+
+/// <summary>One <c>[[node]]</c>: a machine running the Fabric daemon.</summary>
+public sealed record NodeConfig
+{
+    public const int DefaultStoragePort = 6800;
+    public const int DefaultVxlanPort = 4789;
+
+    public required string Name { get; init; }
+
+    /// <summary>The node's gRPC API (CLI, monitors, peers).</summary>
+    public required HostPort Grpc { get; init; }
+
+    /// <summary>Data-plane address: VXLAN tunnel endpoint and storage traffic.</summary>
+    public required IPAddress Data { get; init; }
+
+    /// <summary>TCP port for object I/O and replication on <see cref="Data"/>.</summary>
+    public int StoragePort { get; init; } = DefaultStoragePort;
+
+    /// <summary>Prometheus /metrics endpoint; null: not served.</summary>
+    public HostPort? Metrics { get; init; }
+
+    /// <summary>Failure-domain path, outermost first ("rack1/n1"); the last element is the host. Default: the node name.</summary>
+    public required string FailureDomain { get; init; }
+
+    /// <summary>Storage this node offers.</summary>
+    public required ByteSize Capacity { get; init; }
+
+    /// <summary>Memory this node offers to VMs (0: runs no VMs).</summary>
+    public ByteSize VmMemory { get; init; }
+
+    /// <summary>vCPUs this node offers to VMs (0: runs no VMs).</summary>
+    public int VmCpus { get; init; }
+
+    /// <summary>Where the node keeps its object store; null: the caller's default, $FABRIC_HOME/data/&lt;name&gt;.</summary>
+    public string? StoragePath { get; init; }
+
+    /// <summary>Physical interface carrying VLAN networks' tagged frames; null: none.</summary>
+    public string? Uplink { get; init; }
+
+    /// <summary>UDP port of the VXLAN tunnel endpoint on <see cref="Data"/>.</summary>
+    public int VxlanPort { get; init; } = DefaultVxlanPort;
+
+    public ConfigSource Source { get; init; } = ConfigSource.None;
+
+    /// <summary>The host element of the failure-domain path.</summary>
+    public string HostDomain => FailureDomain.Split('/')[^1];
+
+    /// <summary>The rack part of the failure-domain path (all but the host element); empty when the path has one element.</summary>
+    public string RackDomain
+    {
+        get
+        {
+            var slash = FailureDomain.LastIndexOf('/');
+            return slash < 0 ? string.Empty : FailureDomain[..slash];
+        }
+    }
+}

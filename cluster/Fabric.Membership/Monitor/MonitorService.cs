@@ -1,0 +1,107 @@
+using Fabric.Core.Map;
+using Fabric.Proto;
+using Fabric.Rpc.Protocol;
+using Fabric.Rpc.Server;
+using Google.Protobuf.Reflection;
+
+namespace Fabric.Membership.Monitor;
+
+/// <summary>
+/// The gRPC face of a monitor (service fabric.Monitor in proto/monitor.proto), bound from its descriptor.
+/// Writes (Join, Heartbeat, ProposeChange, ReportFailure) are served only by the active monitor; a
+/// standby answers FAILED_PRECONDITION naming the active one, also in the trailer
+/// <see cref="ActiveMonitorTrailer"/> so clients can redirect without parsing text. Reads (GetMap,
+/// WatchMap, GetMonitorStatus) are served by every monitor.
+/// </summary>
+public static class MonitorService
+{
+    public const string ActiveMonitorTrailer = "fabric-active-monitor";
+
+    public static ServiceDescriptor Descriptor => MonitorReflection.Descriptor.Services.Single(s => s.Name == "Monitor");
+
+    public static void Bind(ServiceBinder binder, MonitorRunner runner)
+    {
+        binder
+            .Unary<JoinRequest, JoinReply>("Join", async (request, context) =>
+            {
+                RequireActive(runner, context);
+                var outcome = await runner.Core.JoinAsync(request, context.CancellationToken).ConfigureAwait(false);
+                if (outcome.Error is not null) throw ToRpc(outcome.Error);
+                return outcome.Reply!;
+            })
+            .Unary<HeartbeatRequest, HeartbeatReply>("Heartbeat", (request, context) =>
+            {
+                RequireActive(runner, context);
+                return Task.FromResult(runner.Core.Heartbeat(request));
+            })
+            .Unary<GetMapRequest, ClusterMap>("GetMap", async (request, context) =>
+            {
+                var current = runner.Core.Current ?? throw new RpcException(StatusCode.Unavailable, $"monitor {runner.Name} has no map yet; retry");
+                if (request.Epoch == 0 || request.Epoch == current.Epoch) return current;
+                if (request.Epoch > current.Epoch) throw new RpcException(StatusCode.OutOfRange, $"epoch {request.Epoch} does not exist yet (newest is {current.Epoch})");
+                return await runner.Core.Store.LoadAsync(request.Epoch, context.CancellationToken).ConfigureAwait(false)
+                    ?? throw new RpcException(StatusCode.NotFound, $"epoch {request.Epoch} was trimmed from the map history");
+            })
+            .ServerStreaming<WatchMapRequest, ClusterMap>("WatchMap", async (request, stream, context) =>
+            {
+                if (runner.Core.Current is null) throw new RpcException(StatusCode.Unavailable, $"monitor {runner.Name} has no map yet; retry");
+                var reader = runner.Core.History.Subscribe(request.FromEpoch, context.CancellationToken);
+                try
+                {
+                    while (await reader.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
+                    {
+                        while (reader.TryRead(out var map)) await stream.WriteAsync(map, context.CancellationToken).ConfigureAwait(false);
+                    }
+                }
+                catch (MapWatcherTooSlowException e)
+                {
+                    throw new RpcException(StatusCode.ResourceExhausted, e.Message);
+                }
+                catch (MonitorNotActiveException e)
+                {
+                    throw new RpcException(StatusCode.Unavailable, e.Message);
+                }
+            })
+            .Unary<MapTransaction, ProposeReply>("ProposeChange", async (request, context) =>
+            {
+                RequireActive(runner, context);
+                var outcome = await runner.Core.ProposeAsync(request, context.CancellationToken).ConfigureAwait(false);
+                if (outcome.Error is not null) throw ToRpc(outcome.Error);
+                return new ProposeReply { Epoch = outcome.Epoch, Duplicate = outcome.IsDuplicate };
+            })
+            .Unary<FailureReport, FailureReportReply>("ReportFailure", (request, context) =>
+            {
+                RequireActive(runner, context);
+                runner.Core.ReportFailure(request);
+                return Task.FromResult(new FailureReportReply { Accepted = true });
+            })
+            .Unary<MonitorStatusRequest, MonitorStatus>("GetMonitorStatus", (request, context) => Task.FromResult(new MonitorStatus
+            {
+                Name = runner.Name,
+                Role = runner.Role switch { MonitorRole.Active => "active", MonitorRole.Standby => "standby", _ => "electing" },
+                Active = runner.ActiveName,
+                ActiveAddress = runner.ActiveAddress,
+                Epoch = runner.Core.Current?.Epoch ?? 0,
+                Store = runner.Core.Store.Kind,
+                UptimeMs = (long)runner.Uptime.TotalMilliseconds,
+            }));
+    }
+
+    private static void RequireActive(MonitorRunner runner, ServerCallContext context)
+    {
+        if (runner.Role == MonitorRole.Active && runner.Core.Current is not null) return;
+        var trailers = new Metadata();
+        if (runner.ActiveAddress.Length > 0) trailers.Add(ActiveMonitorTrailer, runner.ActiveAddress);
+        var who = runner.ActiveName.Length > 0 ? $"the active monitor is {runner.ActiveName} at {runner.ActiveAddress}" : "no monitor is active yet; retry shortly";
+        throw new RpcException(StatusCode.FailedPrecondition, $"monitor {runner.Name} is {(runner.Role == MonitorRole.Standby ? "a standby" : "electing")}: {who}", trailers);
+    }
+
+    public static RpcException ToRpc(MapError error) => new(error.Kind switch
+    {
+        MapErrorKind.StaleEpoch => StatusCode.Aborted,
+        MapErrorKind.NotFound => StatusCode.NotFound,
+        MapErrorKind.AlreadyExists => StatusCode.AlreadyExists,
+        MapErrorKind.Invalid => StatusCode.InvalidArgument,
+        _ => StatusCode.FailedPrecondition,
+    }, error.Message);
+}
