@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Fabric.Core.Io;
 using System.Net;
 using System.Text.Json;
 using Fabric.Client.Objects;
@@ -25,13 +26,13 @@ public static class StorageBench
     {
         var options = Parse(args);
         int nodes = int.Parse(options.GetValueOrDefault("nodes", "3"));
-        int port = int.Parse(options.GetValueOrDefault("port", "6800"));
+        int port = int.Parse(options.GetValueOrDefault("port", "7480"));
         uint pgs = uint.Parse(options.GetValueOrDefault("pgs", "128"));
         long volumeBytes = long.Parse(options.GetValueOrDefault("volume-mib", "1024")) << 20;
         ClusterMap map = StaticMap(nodes, port, pgs, volumeBytes);
         return mode switch
         {
-            "storage-host" => await HostAsync(map, int.Parse(options["osd"]), options["dir"], port),
+            "storage-host" => await HostAsync(map, int.Parse(options["osd"]), options["dir"], port, options.GetValueOrDefault("store", "rocksdb")),
             "storage-bench" => await BenchAsync(map, options),
             _ => 2,
         };
@@ -54,9 +55,10 @@ public static class StorageBench
         return map;
     }
 
-    private static async Task<int> HostAsync(ClusterMap map, int osd, string dir, int port)
+    private static async Task<int> HostAsync(ClusterMap map, int osd, string dir, int port, string storeKind)
     {
-        using RocksDbObjectStore store = RocksDbObjectStore.Open(Path.Combine(dir, $"osd.{osd}"));
+        // "memory" isolates the data path from the disk when profiling.
+        using IObjectStore store = storeKind == "memory" ? new MemoryObjectStore(autoSync: true) : RocksDbObjectStore.Open(Path.Combine(dir, $"osd.{osd}"));
         await using var host = new OsdHost(osd, store, new IPEndPoint(IPAddress.Parse($"127.0.0.{osd}"), port));
         await host.StartAsync();
         host.OnMap(map);
@@ -86,10 +88,20 @@ public static class StorageBench
         byte[] probe = new byte[4096];
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
         {
-            if (await volume.ReadAsync(0, probe, cts.Token) != Fabric.Core.Io.BlockIoStatus.Ok)
+            if (await volume.ReadAsync(0, probe, cts.Token) != BlockIoStatus.Ok)
             {
                 Console.Error.WriteLine("storage-bench: cluster not ready");
                 return 1;
+            }
+        }
+        if (options.ContainsKey("probe"))
+        {
+            // Latency of single sequential reads spread over the volume (diagnostics).
+            for (int i = 0; i < 20; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                BlockIoStatus s = await volume.ReadAsync((long)i * 4 * 1048576, probe, default);
+                Console.WriteLine($"probe {i}: {s} {sw.Elapsed.TotalMilliseconds:F2} ms");
             }
         }
         VolumeBenchmarkResult result = await VolumeBenchmark.RunAsync(volume, benchOptions);

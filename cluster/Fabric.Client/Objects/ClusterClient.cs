@@ -14,7 +14,7 @@ public sealed class ClusterClient : IAsyncDisposable
     private readonly Task _watch;
     private readonly ITimer _timer;
 
-    public ClusterClient(IMapSource maps, string identity, TimeProvider? time = null, int resendTimeoutMs = 5000)
+    public ClusterClient(IMapSource maps, string identity, TimeProvider? time = null, int resendTimeoutMs = 15000)
     {
         _maps = maps;
         TimeProvider provider = time ?? TimeProvider.System;

@@ -23,6 +23,8 @@ public sealed class ObjectClient
     private readonly IClientTransport _transport;
     private readonly Dictionary<ulong, PendingOp> _byTid = new();
     private readonly List<PendingOp> _parked = new();
+    /// <summary>Sends decided under the lock, made after it is released (a send can block on a full socket).</summary>
+    private List<(int Osd, NodeInfo Node, ClientOp Header, ReadOnlyMemory<byte> Data)> _outbox = new();
     private readonly int _resendTimeoutMs;
     private PlacementMap? _placement;
     private ulong _nextTid = 1;
@@ -80,6 +82,7 @@ public sealed class ObjectClient
             op.RequestSeq = _nextRequest++;
             SendLocked(op);
         }
+        FlushOutbox();
     }
 
     public Task<ObjectResult> ExecuteAsync(ObjectRequest request, CancellationToken cancellationToken = default)
@@ -123,6 +126,7 @@ public sealed class ObjectClient
                 SendLocked(op);
             }
         }
+        FlushOutbox();
     }
 
     /// <summary>The connection to an OSD broke: resend what it held.</summary>
@@ -172,6 +176,25 @@ public sealed class ObjectClient
                 _byTid.Remove(op.Tid);
                 SendLocked(op);
             }
+        }
+        FlushOutbox();
+    }
+
+    private void FlushOutbox()
+    {
+        List<(int Osd, NodeInfo Node, ClientOp Header, ReadOnlyMemory<byte> Data)> sends;
+        lock (_lock)
+        {
+            if (_outbox.Count == 0)
+            {
+                return;
+            }
+            sends = _outbox;
+            _outbox = new List<(int, NodeInfo, ClientOp, ReadOnlyMemory<byte>)>();
+        }
+        foreach ((int osd, NodeInfo node, ClientOp header, ReadOnlyMemory<byte> data) in sends)
+        {
+            _transport.Send(osd, node, StorageMessageType.MsgClientOp, header, data.Span);
         }
     }
 
@@ -287,7 +310,7 @@ public sealed class ObjectClient
             Offset = r.Offset,
             Length = length,
         };
-        _transport.Send(mapping.Primary, node, StorageMessageType.MsgClientOp, header, r.Kind == OsdOpKind.OsdOpWrite ? r.Data.Span : default);
+        _outbox.Add((mapping.Primary, node, header, r.Kind == OsdOpKind.OsdOpWrite ? r.Data : default));
     }
 
     private PgMapping? MappingOf(PendingOp op)

@@ -321,7 +321,9 @@ public sealed partial class OsdCore
     {
         foreach (InFlightWrite write in pg.InFlight.Values)
         {
-            if (now - write.SentMs < _options.RetransmitMs)
+            // Connections are reliable while they last; resends cover drops and reconnects, so they
+            // come late enough not to duplicate large writes that are merely slow.
+            if (now - write.SentMs < 4 * _options.RetransmitMs)
             {
                 continue;
             }

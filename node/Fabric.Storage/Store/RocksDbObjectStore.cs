@@ -77,7 +77,7 @@ public sealed class RocksDbObjectStore : IObjectStore
     public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor)
     {
         using RocksDbIterator iterator = _db.NewPrefixIterator(_cf, prefix);
-        for (; iterator.Valid; iterator.Next())
+        for (iterator.Seek(prefix); iterator.Valid; iterator.Next())
         {
             if (!visitor(iterator.Key, iterator.Value))
             {
