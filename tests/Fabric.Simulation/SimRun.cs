@@ -98,7 +98,7 @@ public sealed class SimRun
         string? divergence = CheckConvergence();
         if (divergence is not null)
         {
-            return "replicas diverged: " + divergence;
+            return "replicas diverged: " + divergence + "\n--- fault log ---\n" + Log;
         }
         StateDigest = Digest();
         return null;

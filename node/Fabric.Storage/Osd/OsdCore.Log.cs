@@ -184,7 +184,7 @@ public sealed partial class OsdCore
     /// it lacks are added and their objects marked missing. Fails when the fork point lies before the
     /// authority's log tail (then only backfill can tell what differs).
     /// </summary>
-    private MergeResult MergeLog(PgState pg, ulong authTail, ulong authLast, IReadOnlyList<PgLogEntry> authEntries, IStoreBatch batch)
+    private MergeResult MergeLog(PgState pg, ulong authTail, ulong authLast, IReadOnlyList<PgLogEntry> authEntries, IStoreBatch batch, bool segmentAfterOurs = false)
     {
         if (pg.LastUpdate == authLast && authEntries.Count == 0)
         {
@@ -198,7 +198,7 @@ public sealed partial class OsdCore
         // Find the fork point: the newest own entry that the authority also has.
         ulong fork;
         int keep = pg.Log.Count;
-        if (pg.LastUpdate == authLast || authVersions.Contains(pg.LastUpdate) || (pg.LastUpdate == authTail))
+        if (pg.LastUpdate == authLast || authVersions.Contains(pg.LastUpdate) || (pg.LastUpdate == authTail) || segmentAfterOurs)
         {
             fork = pg.LastUpdate;
         }
@@ -393,7 +393,9 @@ public sealed partial class OsdCore
         }
         foreach ((string name, ulong need) in pg.Missing)
         {
-            if (need != AnyVersion && !seen.Contains(name))
+            // Also objects we need at "whatever the authority has": the member must not drop them,
+            // it marks them missing too and gets them once we have them.
+            if (!seen.Contains(name))
             {
                 listing.Add(new ObjectVersion { Object = name, Version = need });
             }

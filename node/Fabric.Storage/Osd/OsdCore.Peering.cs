@@ -516,6 +516,7 @@ public sealed partial class OsdCore
                 IntervalEpoch = pg.IntervalEpoch,
                 LogTail = pg.LogTail,
                 LastUpdate = pg.LastUpdate,
+                MemberLastUpdate = info.LastUpdate,
             };
             if (info.LastUpdate == pg.LastUpdate)
             {
@@ -531,6 +532,7 @@ public sealed partial class OsdCore
             }
             else if (info.LastUpdate < pg.LastUpdate && (info.LastUpdate == pg.LogTail || LogContains(pg, info.LastUpdate)))
             {
+                message.LogSegment = true;
                 foreach (PgLogEntry e in pg.Log)
                 {
                     if (e.Version > info.LastUpdate)
@@ -593,6 +595,11 @@ public sealed partial class OsdCore
         }
         if (!pg.PendingActivations.Contains(from))
         {
+            return;
+        }
+        if (reply.Stale)
+        {
+            StartPeering(pg);
             return;
         }
         if (reply.NeedBackfill)

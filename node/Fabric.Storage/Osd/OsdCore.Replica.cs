@@ -31,6 +31,13 @@ public sealed partial class OsdCore
             SendActivateReply(from, pg, message.Session);
             return;
         }
+        if (!message.Backfill && pg.LastUpdate != message.MemberLastUpdate)
+        {
+            // Our log changed since we answered the query (we restarted and lost unsynced entries):
+            // the segment the primary chose does not fit; it must peer again.
+            Send(from, StorageMessageType.MsgPgActivateReply, new PgActivateReply { Pg = pg.Packed, Session = message.Session, Stale = true });
+            return;
+        }
         pg.Session = message.Session;
         pg.Mapping ??= mapping;
         IStoreBatch batch = _store.CreateBatch();
@@ -38,7 +45,7 @@ public sealed partial class OsdCore
         {
             Backfill(pg, message.LogTail, message.LastUpdate, message.Entries, message.Listing, batch);
         }
-        else if (MergeLog(pg, message.LogTail, message.LastUpdate, message.Entries, batch) == MergeResult.NeedBackfill)
+        else if (MergeLog(pg, message.LogTail, message.LastUpdate, message.Entries, batch, message.LogSegment) == MergeResult.NeedBackfill)
         {
             batch.Dispose();
             Send(from, StorageMessageType.MsgPgActivateReply, new PgActivateReply { Pg = pg.Packed, Session = message.Session, NeedBackfill = true });
