@@ -32,7 +32,7 @@ public sealed class SimRun
     private SimRun(int seed, SimFaults faults)
     {
         _faults = faults;
-        var options = new OsdOptions { MaxLogEntries = 40, MaxRecoveryOps = 2, RetransmitMs = 500, RecoveryBytesPerSecond = 0 };
+        var options = new OsdOptions { MaxLogEntries = 40, MaxRecoveryOps = 2, RetransmitMs = 500, WriteRetransmitMs = 2000, RecoveryBytesPerSecond = 0 };
         _cluster = new SimCluster(seed, nodes: 5, pgCount: 16, options);
         _cluster.AddClient();
         _cluster.AddClient();

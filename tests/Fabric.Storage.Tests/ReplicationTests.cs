@@ -102,7 +102,7 @@ public class ReplicationTests
     public async Task An_empty_osd_is_backfilled()
     {
         // A short log so that the replaced disk cannot be recovered from the log.
-        await using var cluster = new TestCluster(3, new OsdOptions { MaxLogEntries = 4, RetransmitMs = 300 });
+        await using var cluster = new TestCluster(3, new OsdOptions { MaxLogEntries = 4, RetransmitMs = 300, WriteRetransmitMs = 1500 });
         await cluster.StartAsync();
         await cluster.WaitForCleanAsync(Deadline);
         cluster.CreateVolume("vol", 64L << 20, objectSize: 1 << 20);

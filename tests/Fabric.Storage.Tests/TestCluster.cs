@@ -20,7 +20,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public TestCluster(int nodes, OsdOptions? options = null, uint pgCount = 16, Func<int, MemoryObjectStore>? storeFactory = null)
     {
-        _options = options ?? new OsdOptions { RetransmitMs = 300 };
+        _options = options ?? new OsdOptions { RetransmitMs = 300, WriteRetransmitMs = 1500 };
         _map = new ClusterMap { Epoch = 1, ClusterName = "test", Fsid = "test" };
         for (int i = 1; i <= nodes; i++)
         {

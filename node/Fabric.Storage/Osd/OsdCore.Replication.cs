@@ -321,9 +321,7 @@ public sealed partial class OsdCore
     {
         foreach (InFlightWrite write in pg.InFlight.Values)
         {
-            // Connections are reliable while they last; resends cover drops and reconnects, so they
-            // come late enough not to duplicate large writes that are merely slow.
-            if (now - write.SentMs < 4 * _options.RetransmitMs)
+            if (now - write.SentMs < _options.WriteRetransmitMs)
             {
                 continue;
             }
@@ -333,6 +331,29 @@ public sealed partial class OsdCore
             foreach (int member in write.Waiting)
             {
                 Send(member, StorageMessageType.MsgRepOp, repOp, data);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Our connection to a peer dropped: replication ops it carried may be lost, so resend them soon
+    /// (after the messenger's redial back-off) instead of waiting for the retransmit interval.
+    /// </summary>
+    public void OnPeerConnectionLost(int osd)
+    {
+        long soon = _env.NowMs - _options.WriteRetransmitMs + 500;
+        foreach (PgState pg in _pgs.Values)
+        {
+            if (!pg.IsPrimary || pg.Phase != PgPhase.Active)
+            {
+                continue;
+            }
+            foreach (InFlightWrite write in pg.InFlight.Values)
+            {
+                if (write.Waiting.Contains(osd) && write.SentMs > soon)
+                {
+                    write.SentMs = soon;
+                }
             }
         }
     }

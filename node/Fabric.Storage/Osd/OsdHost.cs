@@ -78,7 +78,11 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         };
         _messenger.OnClientHello = (connection, identity) => Post(() => Core.OnClientHello(connection, identity));
         _messenger.OnClientClosed = connection => Post(() => Core.OnClientClosed(connection));
-        _messenger.OnPeerUnreachable = peer => ReportFailure(peer, "connection to peer lost");
+        _messenger.OnPeerUnreachable = peer =>
+        {
+            Post(() => Core.OnPeerConnectionLost(peer));
+            ReportFailure(peer, "connection to peer lost");
+        };
         _loop = new Thread(RunLoop) { IsBackground = true, Name = $"osd.{osd}" };
     }
 

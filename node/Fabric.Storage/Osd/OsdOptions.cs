@@ -15,6 +15,13 @@ public sealed record OsdOptions
     /// <summary>Resend interval for peering messages, replication ops and recovery that got no answer.</summary>
     public int RetransmitMs { get; init; } = 1000;
 
+    /// <summary>
+    /// Resend interval for replication ops that got no answer. Peer connections are reliable while they
+    /// last and a dropped connection triggers a resend by itself (<see cref="OsdCore.OnPeerConnectionLost"/>),
+    /// so this only covers what nothing else notices; short values duplicate large writes that are merely slow.
+    /// </summary>
+    public int WriteRetransmitMs { get; init; } = 30_000;
+
     /// <summary>The node's incarnation from its join (0 = unknown: accept any).</summary>
     public ulong Incarnation { get; init; }
 
