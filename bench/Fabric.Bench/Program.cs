@@ -10,25 +10,27 @@ namespace Fabric.Bench;
 /// </summary>
 public static class Program
 {
-    public static int Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
         var mode = args.Length > 0 ? args[0] : "";
         var rest = args.Skip(1).ToArray();
         switch (mode)
         {
             case "rpc":
-                return RpcLoopbackBenchmark.RunAsync(rest).GetAwaiter().GetResult();
+                return await RpcLoopbackBenchmark.RunAsync(rest);
             case "rpc-framing":
                 BenchmarkRunner.Run<RpcFramingBenchmarks>(args: rest);
                 return 0;
             case "membership":
                 return Membership.MembershipBench.Run(rest);
+            case "storage-host" or "storage-bench":
+                return await Storage.StorageBench.RunAsync(mode, rest);
             case "rocksdb":
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":
                 return Switch.SwitchHost.Run(rest);
             case "hypervisor":
-                return Hypervisor.HypervisorBench.RunAsync(rest).GetAwaiter().GetResult();
+                return await Hypervisor.HypervisorBench.RunAsync(rest);
             case var blk when blk.StartsWith("blk-", StringComparison.Ordinal):
                 return BlockBackend.BlkCommands.Run(args);
             default:

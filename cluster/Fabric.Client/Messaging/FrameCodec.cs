@@ -1,0 +1,69 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Fabric.Proto;
+using Google.Protobuf;
+
+namespace Fabric.Client.Messaging;
+
+/// <summary>
+/// The storage frame: <c>[u32 length of the rest][u8 type][u32 header length][protobuf header][data]</c>,
+/// little-endian. Data bytes are appended raw after the header, never wrapped in protobuf.
+/// </summary>
+public static class FrameCodec
+{
+    public const int PrefixSize = 9;
+
+    /// <summary>Frames larger than this are refused as malformed (a 4 MiB object plus headers fits).</summary>
+    public const int MaxFrameBytes = 64 << 20;
+
+    public static int FrameSize(IMessage header, int dataLength) => PrefixSize + header.CalculateSize() + dataLength;
+
+    public static void Write(IBufferWriter<byte> writer, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
+    {
+        int headerLength = header.CalculateSize();
+        int total = PrefixSize + headerLength + data.Length;
+        Span<byte> span = writer.GetSpan(total);
+        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(total - 4));
+        span[4] = (byte)type;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[5..], (uint)headerLength);
+        header.WriteTo(span.Slice(PrefixSize, headerLength));
+        data.CopyTo(span[(PrefixSize + headerLength)..]);
+        writer.Advance(total);
+    }
+
+    /// <summary>Length of the frame that starts the buffer, 0 when more bytes are needed, -1 when malformed.</summary>
+    public static int PeekFrameLength(ReadOnlySpan<byte> buffer)
+    {
+        if (buffer.Length < 4)
+        {
+            return 0;
+        }
+        uint rest = BinaryPrimitives.ReadUInt32LittleEndian(buffer);
+        if (rest < PrefixSize - 4 || rest > MaxFrameBytes)
+        {
+            return -1;
+        }
+        return (int)rest + 4;
+    }
+
+    /// <summary>Splits a whole frame; false when its header length is inconsistent.</summary>
+    public static bool TrySplit(ReadOnlySpan<byte> frame, out StorageMessageType type, out ReadOnlySpan<byte> header, out ReadOnlySpan<byte> data)
+    {
+        type = StorageMessageType.StorageMessageUnspecified;
+        header = default;
+        data = default;
+        if (frame.Length < PrefixSize)
+        {
+            return false;
+        }
+        type = (StorageMessageType)frame[4];
+        uint headerLength = BinaryPrimitives.ReadUInt32LittleEndian(frame[5..]);
+        if (headerLength > (uint)(frame.Length - PrefixSize))
+        {
+            return false;
+        }
+        header = frame.Slice(PrefixSize, (int)headerLength);
+        data = frame[(PrefixSize + (int)headerLength)..];
+        return true;
+    }
+}

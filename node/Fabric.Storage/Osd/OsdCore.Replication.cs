@@ -1,0 +1,380 @@
+using Fabric.Client.Messaging;
+using Fabric.Core.Placement;
+using Fabric.Proto;
+using Fabric.Storage.Store;
+
+namespace Fabric.Storage.Osd;
+
+// Replication: primary-copy, acknowledged only when durable on every acting member.
+//
+//   client                primary P                         replica R1, R2
+//     |--ClientOp(tid, reqid, epoch)-->|
+//     |                   | epoch ok? primary? active? reqid already logged? object missing?
+//     |                   | version = (interval epoch << 32 | seq)
+//     |                   | batch{data blocks + crc, object meta, log entry, info} → commit
+//     |                   |--RepOp(session, prev, entry, data)-->| same batch → commit
+//     |                   |<--RepOpReply(durable)-----------------| (only for the current session)
+//     |                   | local commit durable + every replica durable
+//     |<--ClientOpReply(ok, version)--|
+//
+// Retries: the client resends with the same request id (timeout, map change, connection loss). The
+// primary answers a logged request id without applying it again, once its object is present on every
+// acting member. Replicas apply entries strictly in order (prev must equal their last update) and
+// answer duplicates once durable; the primary resends unacknowledged RepOps, so a lost message only
+// delays. Below min_replicas the PG does not activate and ops wait in its queue; they are never
+// failed and never acknowledged early.
+public sealed partial class OsdCore
+{
+    private const int MaxObjectNameBytes = 512;
+    private const int MaxOpBytes = 64 << 20;
+
+    private void HandleClientOp(PendingClientOp op)
+    {
+        ClientOp c = op.Op;
+        if (_placement is null || c.MapEpoch > _epoch)
+        {
+            _waitingForMap.Add(op);
+            return;
+        }
+        PoolInfo? pool = _placement.FindPool(c.Pool);
+        if (pool is null || c.PgSeed >= Math.Max(1, pool.PgCount))
+        {
+            Reply(op, OsdStatus.NoPool, 0, 0, false, default);
+            return;
+        }
+        var id = new PgId(c.Pool, c.PgSeed);
+        PgMapping mapping = _placement.Get(id)!;
+        if (mapping.Primary != _osd || !_pgs.TryGetValue(id.Packed, out PgState? pg) || !pg.IsPrimary)
+        {
+            Reply(op, OsdStatus.NotPrimary, 0, 0, false, default);
+            return;
+        }
+        if (op.IsWrite && _blocklist.Contains(op.Client))
+        {
+            Reply(op, OsdStatus.Fenced, 0, 0, false, default);
+            return;
+        }
+        if (c.Object.Length == 0 || c.Object.Length > MaxObjectNameBytes || c.Length > MaxOpBytes || c.Offset > (1UL << 44)
+            || (c.Kind == OsdOpKind.OsdOpWrite && op.Data.Length != (int)c.Length) || c.Kind == OsdOpKind.OsdOpUnspecified)
+        {
+            Reply(op, OsdStatus.Invalid, 0, 0, false, default, "malformed op");
+            return;
+        }
+        if (pg.Phase != PgPhase.Active)
+        {
+            pg.Waiting.Enqueue(op);
+            return;
+        }
+        Dispatch(pg, op);
+    }
+
+    private void Dispatch(PgState pg, PendingClientOp op)
+    {
+        string name = op.Op.Object;
+        if (op.IsWrite)
+        {
+            var key = (op.Client, op.Op.RequestSeq);
+            if (op.Client.Length > 0 && pg.InFlightByRequest.TryGetValue(key, out InFlightWrite? running))
+            {
+                running.Duplicates.Add(op);
+                return;
+            }
+            if (pg.IsMissingAnywhere(name))
+            {
+                WaitOnObject(pg, name, op, urgent: true);
+                return;
+            }
+            if (op.Client.Length > 0 && pg.RequestIds.TryGetValue(key, out ulong done))
+            {
+                // A retry of a write already in the log and present on every acting member, but maybe
+                // not yet durable everywhere (recovery pushes, our own commit): answer after a no-op
+                // entry is durable on every member, which orders after all of that.
+                StartWrite(pg, op, barrierFor: done);
+                return;
+            }
+            StartWrite(pg, op, barrierFor: 0);
+            return;
+        }
+        if (pg.Missing.ContainsKey(name))
+        {
+            WaitOnObject(pg, name, op, urgent: true);
+            return;
+        }
+        if (pg.ObjectWrites.ContainsKey(name))
+        {
+            // Reads see only acknowledged data: wait for the object's writes in flight.
+            WaitOnObject(pg, name, op, urgent: false);
+            return;
+        }
+        DoRead(pg, op);
+    }
+
+    private void StartWrite(PgState pg, PendingClientOp op, ulong barrierFor)
+    {
+        ClientOp c = op.Op;
+        ulong prev = pg.LastUpdate;
+        ulong version = (prev >> 32) == pg.IntervalEpoch ? prev + 1 : (pg.IntervalEpoch << 32) | 1;
+        bool barrier = barrierFor != 0;
+        var entry = new PgLogEntry
+        {
+            Version = version,
+            Object = c.Object,
+            // A barrier is logged as a stat: it changes nothing.
+            Kind = barrier ? OsdOpKind.OsdOpStat : c.Kind,
+            Offset = barrier ? 0 : c.Offset,
+            Length = barrier || c.Kind == OsdOpKind.OsdOpDelete ? 0 : c.Length,
+            Client = barrier ? "" : op.Client,
+            RequestSeq = barrier ? 0 : c.RequestSeq,
+        };
+        IStoreBatch batch = _store.CreateBatch();
+        ReadOnlySpan<byte> data = entry.Kind == OsdOpKind.OsdOpWrite ? op.Data.Span : default;
+        bool clean = ApplyEntryData(pg, entry, data, batch);
+        AppendLog(pg, entry, batch);
+        PersistInfo(pg, batch);
+        var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs, ReplyVersion = barrier ? barrierFor : version };
+        foreach (int member in pg.Mapping!.Acting)
+        {
+            write.Waiting.Add(member);
+        }
+        pg.InFlight[version] = write;
+        if (op.Client.Length > 0 && !barrier)
+        {
+            pg.InFlightByRequest[(op.Client, c.RequestSeq)] = write;
+        }
+        pg.ObjectWrites[c.Object] = pg.ObjectWrites.GetValueOrDefault(c.Object) + 1;
+        ulong session = pg.Session;
+        _env.Commit(batch, () => OnWriteAck(pg, session, version, _osd));
+        var repOp = new RepOp { Pg = pg.Packed, Session = session, PrevVersion = prev, Entry = entry };
+        foreach (int member in pg.Mapping.Acting)
+        {
+            Send(member, StorageMessageType.MsgRepOp, repOp, data);
+        }
+        if (!clean)
+        {
+            // Our own copy had a bad block: it is now missing here and is recovered from a replica.
+            pg.UrgentRecovery.Add(c.Object);
+        }
+    }
+
+    private void HandleRepOpReply(int from, RepOpReply reply)
+    {
+        if (!_pgs.TryGetValue(reply.Pg, out PgState? pg) || !pg.IsPrimary || reply.Session != pg.Session || pg.Phase != PgPhase.Active)
+        {
+            return;
+        }
+        if (reply.Status == OsdStatus.Stale)
+        {
+            // The replica restarted or moved on without a map change we know of: peer again.
+            StartPeering(pg);
+            return;
+        }
+        if (reply.ObjectMissing && pg.InFlight.TryGetValue(reply.Version, out InFlightWrite? write))
+        {
+            if (!pg.PeerMissing.TryGetValue(from, out Dictionary<string, ulong>? missing))
+            {
+                missing = new Dictionary<string, ulong>(StringComparer.Ordinal);
+                pg.PeerMissing[from] = missing;
+            }
+            missing[write.Entry.Object] = reply.Version;
+        }
+        OnWriteAck(pg, reply.Session, reply.Version, from);
+    }
+
+    private void OnWriteAck(PgState pg, ulong session, ulong version, int osd)
+    {
+        if (pg.Session != session || !pg.InFlight.TryGetValue(version, out InFlightWrite? write))
+        {
+            return;
+        }
+        write.Waiting.Remove(osd);
+        if (write.Waiting.Count > 0)
+        {
+            return;
+        }
+        pg.InFlight.Remove(version);
+        string name = write.Entry.Object;
+        if (write.Op.Client.Length > 0 && write.ReplyVersion == version)
+        {
+            pg.InFlightByRequest.Remove((write.Op.Client, write.Op.Op.RequestSeq));
+        }
+        int left = pg.ObjectWrites.GetValueOrDefault(name) - 1;
+        if (left <= 0)
+        {
+            pg.ObjectWrites.Remove(name);
+        }
+        else
+        {
+            pg.ObjectWrites[name] = left;
+        }
+        Reply(write.Op, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
+        foreach (PendingClientOp duplicate in write.Duplicates)
+        {
+            Reply(duplicate, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
+        }
+        if (left <= 0)
+        {
+            WakeObject(pg, name);
+        }
+    }
+
+    private void DoRead(PgState pg, PendingClientOp op)
+    {
+        ClientOp c = op.Op;
+        ObjectMeta? meta = ObjectBlocks.ReadMeta(_store, pg.Packed, c.Object);
+        if (c.Kind == OsdOpKind.OsdOpStat)
+        {
+            Reply(op, OsdStatus.Ok, meta?.Version ?? 0, meta?.Size ?? 0, meta is not null, default);
+            return;
+        }
+        DataBuffer buffer = DataBuffer.Rent((int)c.Length);
+        try
+        {
+            if (meta is null)
+            {
+                buffer.Span.Clear();
+            }
+            else if (ObjectBlocks.Read(_store, pg.Packed, c.Object, c.Offset, buffer.Span) != BlockReadStatus.Ok)
+            {
+                // Never return bad data: this copy is now missing and is repaired from a replica first.
+                IStoreBatch batch = _store.CreateBatch();
+                PersistMissing(pg, batch, c.Object, meta.Value.Version);
+                _env.Commit(batch, null);
+                WaitOnObject(pg, c.Object, op, urgent: true);
+                return;
+            }
+            Reply(op, OsdStatus.Ok, meta?.Version ?? 0, meta?.Size ?? 0, meta is not null, buffer.Span);
+        }
+        finally
+        {
+            buffer.Release();
+        }
+    }
+
+    private void WaitOnObject(PgState pg, string name, PendingClientOp op, bool urgent)
+    {
+        if (!pg.ObjectWaiters.TryGetValue(name, out List<PendingClientOp>? list))
+        {
+            list = new List<PendingClientOp>();
+            pg.ObjectWaiters[name] = list;
+        }
+        list.Add(op);
+        if (urgent && !pg.Recovering.ContainsKey(name))
+        {
+            pg.UrgentRecovery.Add(name);
+            ScheduleRecovery();
+        }
+    }
+
+    private void WakeObject(PgState pg, string name)
+    {
+        if (!pg.ObjectWaiters.Remove(name, out List<PendingClientOp>? list))
+        {
+            return;
+        }
+        foreach (PendingClientOp op in list)
+        {
+            if (pg.Phase != PgPhase.Active)
+            {
+                pg.Waiting.Enqueue(op);
+                continue;
+            }
+            Dispatch(pg, op);
+        }
+    }
+
+    /// <summary>Puts every op the PG holds (in flight, waiting on objects) back in its queue, in order.</summary>
+    private void RequeueClientOps(PgState pg)
+    {
+        var ops = new List<PendingClientOp>();
+        foreach (InFlightWrite write in pg.InFlight.Values)
+        {
+            ops.Add(write.Op);
+            ops.AddRange(write.Duplicates);
+        }
+        foreach (List<PendingClientOp> list in pg.ObjectWaiters.Values)
+        {
+            ops.AddRange(list);
+        }
+        while (pg.Waiting.Count > 0)
+        {
+            ops.Add(pg.Waiting.Dequeue());
+        }
+        pg.InFlight.Clear();
+        pg.InFlightByRequest.Clear();
+        pg.ObjectWrites.Clear();
+        pg.ObjectWaiters.Clear();
+        foreach (PendingClientOp op in ops)
+        {
+            pg.Waiting.Enqueue(op);
+        }
+    }
+
+    private void FailWaitingOps(PgState pg, OsdStatus status)
+    {
+        while (pg.Waiting.Count > 0)
+        {
+            Reply(pg.Waiting.Dequeue(), status, 0, 0, false, default);
+        }
+    }
+
+    private void RetransmitWrites(PgState pg, long now)
+    {
+        foreach (InFlightWrite write in pg.InFlight.Values)
+        {
+            if (now - write.SentMs < _options.WriteRetransmitMs)
+            {
+                continue;
+            }
+            write.SentMs = now;
+            var repOp = new RepOp { Pg = pg.Packed, Session = pg.Session, PrevVersion = write.PrevVersion, Entry = write.Entry };
+            ReadOnlySpan<byte> data = write.Entry.Kind == OsdOpKind.OsdOpWrite ? write.Op.Data.Span : default;
+            foreach (int member in write.Waiting)
+            {
+                Send(member, StorageMessageType.MsgRepOp, repOp, data);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Our connection to a peer dropped: replication ops it carried may be lost, so resend them soon
+    /// (after the messenger's redial back-off) instead of waiting for the retransmit interval.
+    /// </summary>
+    public void OnPeerConnectionLost(int osd)
+    {
+        long soon = _env.NowMs - _options.WriteRetransmitMs + 500;
+        foreach (PgState pg in _pgs.Values)
+        {
+            if (!pg.IsPrimary || pg.Phase != PgPhase.Active)
+            {
+                continue;
+            }
+            foreach (InFlightWrite write in pg.InFlight.Values)
+            {
+                if (write.Waiting.Contains(osd) && write.SentMs > soon)
+                {
+                    write.SentMs = soon;
+                }
+            }
+        }
+    }
+
+    private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, ReadOnlySpan<byte> data, string error = "")
+    {
+        var reply = new ClientOpReply
+        {
+            Tid = op.Op.Tid,
+            Status = status,
+            MapEpoch = _epoch,
+            Version = version,
+            ObjectSize = size,
+            Exists = exists,
+            Error = error,
+        };
+        _env.SendToClient(op.Connection, StorageMessageType.MsgClientOpReply, reply, data);
+        op.Data.Release();
+        if (status == OsdStatus.Ok)
+        {
+            ClientOps++;
+        }
+    }
+}

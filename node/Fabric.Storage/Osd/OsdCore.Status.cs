@@ -1,0 +1,178 @@
+using System.Buffers.Binary;
+using Fabric.Proto;
+using Fabric.Storage.Store;
+
+namespace Fabric.Storage.Osd;
+
+/// <summary>Status snapshots for `fabric pg list`, `fabric status` and the admin service.</summary>
+public sealed partial class OsdCore
+{
+    public ListPgsReply ListPgs(ListPgsRequest request)
+    {
+        var reply = new ListPgsReply { MapEpoch = _epoch, Osd = _osd };
+        foreach (PgState pg in _pgs.Values.OrderBy(p => p.Id))
+        {
+            if (request.Pool != 0 && pg.Id.Pool != request.Pool)
+            {
+                continue;
+            }
+            if (request.PrimaryOnly && !pg.IsPrimary)
+            {
+                continue;
+            }
+            reply.Pgs.Add(BuildPgStatus(pg));
+        }
+        return reply;
+    }
+
+    public OsdStatusReply GetStatus()
+    {
+        var reply = new OsdStatusReply
+        {
+            Osd = _osd,
+            MapEpoch = _epoch,
+            UsedBytes = (ulong)Math.Max(0, _store.UsedBytes),
+            TotalBytes = (ulong)Math.Max(_store.TotalBytes, 0),
+            Pgs = (uint)_pgs.Count,
+            ClientOps = (ulong)ClientOps,
+            RecoveredObjects = (ulong)RecoveredObjects,
+        };
+        foreach (PgState pg in _pgs.Values)
+        {
+            if (!pg.IsPrimary)
+            {
+                continue;
+            }
+            reply.PrimaryPgs++;
+            reply.DegradedObjects += (ulong)pg.DegradedCount();
+            string state = StateText(pg);
+            reply.PgStates[state] = reply.PgStates.GetValueOrDefault(state) + 1;
+        }
+        return reply;
+    }
+
+    /// <summary>True when every PG this OSD is primary of is active+clean (tests wait on it).</summary>
+    public bool AllPrimaryPgsClean()
+    {
+        foreach (PgState pg in _pgs.Values)
+        {
+            if (pg.IsPrimary && StateText(pg) != "active+clean")
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    internal PgStatus BuildPgStatus(PgState pg)
+    {
+        var status = new PgStatus
+        {
+            Pg = pg.Id.ToString(),
+            State = StateText(pg),
+            Primary = pg.Mapping?.Primary ?? -1,
+            DegradedObjects = (ulong)pg.DegradedCount(),
+            LogHead = pg.LastUpdate,
+            LogTail = pg.LogTail,
+            LastEpochStarted = pg.LastEpochStarted,
+            IntervalEpoch = pg.IntervalEpoch,
+            LogEntries = (uint)pg.Log.Count,
+            Reason = pg.Phase switch
+            {
+                PgPhase.Peering => "waiting for osd " + string.Join(",", pg.PendingQueries),
+                PgPhase.GettingLog or PgPhase.GettingListing => $"waiting for osd {pg.AuthOsd}",
+                PgPhase.Activating => "activating osd " + string.Join(",", pg.PendingActivations),
+                _ => pg.BlockedReason,
+            },
+        };
+        if (pg.Mapping is not null)
+        {
+            status.Up.AddRange(pg.Mapping.Placement.Where(o => _placement!.IsUp(o)));
+            status.Acting.AddRange(pg.Mapping.Acting);
+            foreach (int osd in pg.Mapping.Placement)
+            {
+                if (!_placement!.IsUp(osd))
+                {
+                    continue;
+                }
+            }
+        }
+        Span<byte> prefix = stackalloc byte[16];
+        int n = StoreKeys.PgPrefix(prefix, StoreKeys.ObjectKind, pg.Packed);
+        ulong objects = 0, bytes = 0;
+        _store.Scan(prefix[..n], (key, value) =>
+        {
+            objects++;
+            if (value.Length == 16)
+            {
+                bytes += BinaryPrimitives.ReadUInt64LittleEndian(value[8..]);
+            }
+            return true;
+        });
+        status.Objects = objects;
+        status.Bytes = bytes;
+        return status;
+    }
+
+    private static string StateText(PgState pg)
+    {
+        if (!pg.IsPrimary)
+        {
+            return pg.Phase switch
+            {
+                PgPhase.ReplicaActive => "replica",
+                PgPhase.ReplicaWaiting => "replica+waiting",
+                _ => "stray",
+            };
+        }
+        switch (pg.Phase)
+        {
+            case PgPhase.Peering:
+            case PgPhase.GettingLog:
+            case PgPhase.GettingListing:
+            case PgPhase.Activating:
+                return "peering";
+            case PgPhase.Down:
+                return "down";
+            case PgPhase.Undersized:
+                return "undersized+degraded+peered";
+        }
+        var parts = new List<string> { "active" };
+        bool undersized = pg.Mapping!.Acting.Length < pg.Mapping.Replicas;
+        long degraded = pg.DegradedCount();
+        if (!undersized && degraded == 0 && pg.Recovering.Count == 0)
+        {
+            parts.Add("clean");
+            return string.Join('+', parts);
+        }
+        if (undersized)
+        {
+            parts.Add("undersized");
+        }
+        if (undersized || degraded > 0)
+        {
+            parts.Add("degraded");
+        }
+        bool backfilling = false;
+        foreach (int target in pg.BackfillTargets)
+        {
+            if (pg.PeerMissing.TryGetValue(target, out var missing) && missing.Count > 0)
+            {
+                backfilling = true;
+            }
+        }
+        if (backfilling)
+        {
+            parts.Add("backfilling");
+        }
+        else if (degraded > 0)
+        {
+            parts.Add("recovering");
+        }
+        if (pg.Unfound.Count > 0)
+        {
+            parts.Add("recovery_unfound");
+        }
+        return string.Join('+', parts);
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using Fabric.Client.Messaging;
+using Fabric.Core.Placement;
+using Fabric.Proto;
+using Fabric.Storage.Store;
+using Google.Protobuf;
+
+namespace Fabric.Storage.Osd;
+
+/// <summary>
+/// One OSD as a single-threaded state machine: it reacts to maps, messages, commit completions and
+/// ticks, and acts only through <see cref="IOsdEnvironment"/>. It never blocks, starts no threads and
+/// reads no clock of its own, so the simulation runs the same code deterministically; the real node
+/// wraps it in <see cref="OsdHost"/>, which feeds it from one event-loop thread.
+/// </summary>
+/// <remarks>
+/// Concerns live in partial files: <c>OsdCore.Peering.cs</c> (map changes, peering, activation),
+/// <c>OsdCore.Replication.cs</c> (client ops, replication), <c>OsdCore.Replica.cs</c> (the replica's
+/// side), <c>OsdCore.Recovery.cs</c> (recovery and backfill), <c>OsdCore.Log.cs</c> (PG log, merge,
+/// persistence) and <c>OsdCore.Status.cs</c>. The protocol is described at the top of
+/// <c>OsdCore.Peering.cs</c> and <c>OsdCore.Replication.cs</c>.
+/// </remarks>
+public sealed partial class OsdCore
+{
+    private readonly int _osd;
+    private readonly IObjectStore _store;
+    private readonly IOsdEnvironment _env;
+    private readonly OsdOptions _options;
+    private readonly Dictionary<ulong, PgState> _pgs = new();
+    /// <summary>Every PG's interval history as this OSD saw it in the maps it processed.</summary>
+    private readonly Dictionary<ulong, List<PgInterval>> _history = new();
+    /// <summary>Epoch ranges whose maps this OSD processed (persisted): where its history is complete.</summary>
+    private readonly List<EpochRange> _coverage = new();
+    private readonly Dictionary<long, string> _clients = new();
+    private readonly List<PendingClientOp> _waitingForMap = new();
+    private readonly List<(int From, PgQuery Query)> _deferredQueries = new();
+    private readonly HashSet<string> _blocklist = new(StringComparer.Ordinal);
+    private PlacementMap? _placement;
+    private ulong _epoch;
+    private uint _sessionCounter;
+    private bool _started;
+    private long _recoveryTokens;
+    private long _lastTickMs;
+    private int _recoveryActive;
+
+    public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null)
+    {
+        _osd = osd;
+        _store = store;
+        _env = env;
+        _options = options ?? new OsdOptions();
+    }
+
+    public int Id => _osd;
+
+    public ulong Epoch => _epoch;
+
+    /// <summary>Client ops completed (stat).</summary>
+    public long ClientOps { get; private set; }
+
+    public long RecoveredObjects { get; private set; }
+
+    /// <summary>Loads the persisted PGs. Call once before anything else.</summary>
+    public void Start()
+    {
+        Debug.Assert(!_started);
+        _started = true;
+        LoadSuperblock();
+        LoadPgs();
+    }
+
+    /// <summary>A client connection said who it is.</summary>
+    public void OnClientHello(long connection, string identity) => _clients[connection] = identity;
+
+    public void OnClientClosed(long connection) => _clients.Remove(connection);
+
+    /// <summary>Dispatches one received message. Data is valid for the call; the core takes references it keeps.</summary>
+    public void OnOsdMessage(int from, StorageMessageType type, IMessage header, DataBuffer data)
+    {
+        switch (type)
+        {
+            case StorageMessageType.MsgRepOp:
+                HandleRepOp(from, (RepOp)header, data);
+                break;
+            case StorageMessageType.MsgRepOpReply:
+                HandleRepOpReply(from, (RepOpReply)header);
+                break;
+            case StorageMessageType.MsgPgQuery:
+                HandleQuery(from, (PgQuery)header);
+                break;
+            case StorageMessageType.MsgPgNotify:
+                HandleNotify(from, (PgNotify)header);
+                break;
+            case StorageMessageType.MsgPgLogRequest:
+                HandleLogRequest(from, (PgLogRequest)header);
+                break;
+            case StorageMessageType.MsgPgLogReply:
+                HandleLogReply(from, (PgLogReply)header);
+                break;
+            case StorageMessageType.MsgPgListRequest:
+                HandleListRequest(from, (PgListRequest)header);
+                break;
+            case StorageMessageType.MsgPgListReply:
+                HandleListReply(from, (PgListReply)header);
+                break;
+            case StorageMessageType.MsgPgActivate:
+                HandleActivate(from, (PgActivate)header);
+                break;
+            case StorageMessageType.MsgPgActivateReply:
+                HandleActivateReply(from, (PgActivateReply)header);
+                break;
+            case StorageMessageType.MsgPush:
+                HandlePush(from, (Push)header, data);
+                break;
+            case StorageMessageType.MsgPushReply:
+                HandlePushReply(from, (PushReply)header);
+                break;
+            case StorageMessageType.MsgPullRequest:
+                HandlePullRequest(from, (PullRequest)header);
+                break;
+            case StorageMessageType.MsgPgRemove:
+                HandlePgRemove(from, (PgRemove)header);
+                break;
+            default:
+                break;
+        }
+    }
+
+    public void OnClientMessage(long connection, StorageMessageType type, IMessage header, DataBuffer data)
+    {
+        if (type == StorageMessageType.MsgClientOp)
+        {
+            string client = _clients.GetValueOrDefault(connection, "");
+            HandleClientOp(new PendingClientOp(connection, client, (ClientOp)header, data.AddRef()));
+        }
+    }
+
+    /// <summary>Periodic work: retransmits, recovery scheduling. Call every 50-200 ms.</summary>
+    public void Tick()
+    {
+        long now = _env.NowMs;
+        long elapsed = Math.Max(0, now - _lastTickMs);
+        _lastTickMs = now;
+        if (_options.RecoveryBytesPerSecond > 0)
+        {
+            _recoveryTokens = Math.Min(_options.RecoveryBytesPerSecond / 2, _recoveryTokens + _options.RecoveryBytesPerSecond * elapsed / 1000);
+        }
+        foreach (PgState pg in _pgs.Values)
+        {
+            RetransmitPeering(pg, now);
+            if (pg.Phase == PgPhase.Active)
+            {
+                RetransmitWrites(pg, now);
+                RetransmitRecovery(pg, now);
+            }
+        }
+        ScheduleRecovery();
+    }
+
+    private PgState GetOrCreatePg(PgId id)
+    {
+        if (!_pgs.TryGetValue(id.Packed, out PgState? pg))
+        {
+            pg = new PgState(id);
+            _pgs[id.Packed] = pg;
+        }
+        return pg;
+    }
+
+    private void Send(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data = default)
+    {
+        if (osd == _osd)
+        {
+            return;
+        }
+        _env.SendToOsd(osd, type, header, data);
+    }
+
+    private ulong NewSession(ulong intervalEpoch)
+    {
+        _sessionCounter++;
+        return (intervalEpoch << 24) | (_sessionCounter & 0xFFFFFF);
+    }
+}

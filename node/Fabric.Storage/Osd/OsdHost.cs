@@ -1,0 +1,228 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using Fabric.Client.Messaging;
+using Fabric.Proto;
+using Fabric.Storage.Messaging;
+using Fabric.Storage.Store;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Fabric.Storage.Osd;
+
+/// <summary>
+/// The OSD as the node daemon hosts it: the <see cref="OsdCore"/> state machine on one dedicated
+/// event-loop thread, fed by the TCP messenger, the store's durability callbacks, a 100 ms tick and
+/// the maps the node hands in. Every public method is thread-safe.
+/// </summary>
+/// <remarks>
+/// Usage by the node: construct with its id, store and listen address, <see cref="StartAsync"/>, then
+/// call <see cref="OnMap"/> with every map in epoch order; <see cref="ListPgsAsync"/> and
+/// <see cref="OsdStatusAsync"/> are the StorageAdmin handlers; <see cref="DisposeAsync"/> stops it.
+/// </remarks>
+public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
+{
+    private readonly BlockingCollection<Action> _events = new(new ConcurrentQueue<Action>());
+    private readonly IObjectStore _store;
+    private readonly OsdMessenger _messenger;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Action<int, string>? _reportFailure;
+    private readonly Thread _loop;
+    private readonly long _startTimestamp;
+    private ITimer? _timer;
+    private volatile bool _stopping;
+    private int _lastReportedMs;
+
+    public OsdHost(int osd, IObjectStore store, IPEndPoint listen, OsdOptions? options = null, ILogger? logger = null,
+        TimeProvider? time = null, Action<int, string>? reportFailure = null)
+    {
+        Id = osd;
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        _startTimestamp = _time.GetTimestamp();
+        _logger = logger ?? NullLogger.Instance;
+        _reportFailure = reportFailure;
+        _messenger = new OsdMessenger(osd, listen, (ulong)RandomNumberGenerator.GetInt32(int.MaxValue));
+        Core = new OsdCore(osd, store, this, options);
+        _messenger.OnOsdMessage = (from, type, header, data) =>
+        {
+            data.AddRef();
+            Post(() =>
+            {
+                try
+                {
+                    Core.OnOsdMessage(from, type, header, data);
+                }
+                finally
+                {
+                    data.Release();
+                }
+            });
+        };
+        _messenger.OnClientMessage = (connection, type, header, data) =>
+        {
+            data.AddRef();
+            Post(() =>
+            {
+                try
+                {
+                    Core.OnClientMessage(connection, type, header, data);
+                }
+                finally
+                {
+                    data.Release();
+                }
+            });
+        };
+        _messenger.OnClientHello = (connection, identity) => Post(() => Core.OnClientHello(connection, identity));
+        _messenger.OnClientClosed = connection => Post(() => Core.OnClientClosed(connection));
+        _messenger.OnPeerUnreachable = peer =>
+        {
+            Post(() => Core.OnPeerConnectionLost(peer));
+            ReportFailure(peer, "connection to peer lost");
+        };
+        _loop = new Thread(RunLoop) { IsBackground = true, Name = $"osd.{osd}" };
+    }
+
+    public int Id { get; }
+
+    /// <summary>The state machine (touch only from the loop: use the async methods).</summary>
+    internal OsdCore Core { get; }
+
+    public IPEndPoint LocalEndpoint => _messenger.LocalEndpoint;
+
+    public long NowMs => (long)_time.GetElapsedTime(_startTimestamp).TotalMilliseconds;
+
+    public Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop.Start();
+        Post(() =>
+        {
+            try
+            {
+                Core.Start();
+                started.SetResult();
+            }
+            catch (Exception e)
+            {
+                started.SetException(e);
+            }
+        });
+        _messenger.Start();
+        _timer = _time.CreateTimer(_ => Post(Core.Tick), null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+        return started.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>A new map (any thread; maps must come in epoch order).</summary>
+    public void OnMap(ClusterMap map)
+    {
+        _messenger.UpdateAddresses(map);
+        Post(() => Core.OnMap(map));
+    }
+
+    public Task<ListPgsReply> ListPgsAsync(ListPgsRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.ListPgs(request), cancellationToken);
+
+    public Task<OsdStatusReply> OsdStatusAsync(OsdStatusRequest request, CancellationToken cancellationToken = default) =>
+        Call(Core.GetStatus, cancellationToken);
+
+    /// <summary>True when every PG this OSD leads is active+clean.</summary>
+    public Task<bool> AllPrimaryPgsCleanAsync(CancellationToken cancellationToken = default) => Call(Core.AllPrimaryPgsClean, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken = default) => DisposeAsync().AsTask();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+        _stopping = true;
+        if (_timer is not null)
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+        }
+        _messenger.Dispose();
+        _events.CompleteAdding();
+        if (_loop.IsAlive)
+        {
+            _loop.Join(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    void IOsdEnvironment.SendToOsd(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) =>
+        _messenger.SendToOsd(osd, type, header, data);
+
+    void IOsdEnvironment.SendToClient(long connection, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) =>
+        _messenger.SendToClient(connection, type, header, data);
+
+    void IOsdEnvironment.Commit(IStoreBatch batch, Action? onDurable)
+    {
+        _store.Write(batch, onDurable is null ? null : () => Post(onDurable));
+    }
+
+    public void ReportFailure(int osd, string reason)
+    {
+        // At most one report a second: a dead peer makes every send fail.
+        int now = (int)NowMs;
+        if (now - _lastReportedMs < 1000)
+        {
+            return;
+        }
+        _lastReportedMs = now;
+        _logger.LogWarning("osd.{Osd}: peer osd.{Peer} unreachable: {Reason}", Id, osd, reason);
+        _reportFailure?.Invoke(osd, reason);
+    }
+
+    private void Post(Action action)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+        try
+        {
+            _events.Add(action);
+        }
+        catch (InvalidOperationException)
+        {
+            // Stopped meanwhile.
+        }
+    }
+
+    private Task<T> Call<T>(Func<T> func, CancellationToken cancellationToken)
+    {
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            try
+            {
+                tcs.SetResult(func());
+            }
+            catch (Exception e)
+            {
+                tcs.SetException(e);
+            }
+        });
+        return tcs.Task.WaitAsync(cancellationToken);
+    }
+
+    private void RunLoop()
+    {
+        foreach (Action action in _events.GetConsumingEnumerable())
+        {
+            try
+            {
+                action();
+            }
+            catch (Exception e)
+            {
+                // A bug in the core must not take the node down silently: log it loudly.
+                _logger.LogError(e, "osd.{Osd}: event failed", Id);
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+using Fabric.Client.Messaging;
+using Fabric.Core.Placement;
+using Fabric.Proto;
+
+namespace Fabric.Storage.Osd;
+
+/// <summary>One PG as one OSD holds it: persisted info and log, and the runtime state of its role.</summary>
+internal sealed class PgState
+{
+    public PgState(PgId id)
+    {
+        Id = id;
+        Packed = id.Packed;
+    }
+
+    public PgId Id { get; }
+
+    public ulong Packed { get; }
+
+    // ---- persisted ----
+    public ulong LastUpdate;
+    public ulong LogTail;
+    public ulong LastEpochStarted;
+    public bool Exists;
+    public readonly List<PgLogEntry> Log = new();
+    public readonly Dictionary<(string Client, ulong Seq), ulong> RequestIds = new();
+    /// <summary>Objects this OSD lacks (or holds at a wrong version) → the version needed.</summary>
+    public readonly Dictionary<string, ulong> Missing = new(StringComparer.Ordinal);
+
+    // ---- mapping ----
+    public PgMapping? Mapping;
+    public ulong IntervalEpoch;
+    public PgPhase Phase = PgPhase.Stray;
+    public ulong Session;
+    public bool IsPrimary;
+
+    // ---- primary: peering ----
+    public readonly Dictionary<int, PgNotify> Notifies = new();
+    public readonly HashSet<int> PendingQueries = new();
+    public long LastSendMs;
+    public int AuthOsd = -1;
+    public PgLogReply? AuthLog;
+    public readonly HashSet<int> PendingActivations = new();
+    public readonly Dictionary<int, PgActivate> ActivationMessages = new();
+    public readonly HashSet<int> BackfillTargets = new();
+    public string BlockedReason = "";
+
+    // ---- primary: active ----
+    public readonly Dictionary<int, Dictionary<string, ulong>> PeerMissing = new();
+    public readonly SortedDictionary<ulong, InFlightWrite> InFlight = new();
+    public readonly Dictionary<(string Client, ulong Seq), InFlightWrite> InFlightByRequest = new();
+    public readonly Dictionary<string, int> ObjectWrites = new(StringComparer.Ordinal);
+    public readonly Queue<PendingClientOp> Waiting = new();
+    public readonly Dictionary<string, List<PendingClientOp>> ObjectWaiters = new(StringComparer.Ordinal);
+    public readonly Dictionary<string, RecoveryOp> Recovering = new(StringComparer.Ordinal);
+    public readonly HashSet<string> Unfound = new(StringComparer.Ordinal);
+    public readonly List<string> UrgentRecovery = new();
+    public long UnfoundRetryMs;
+
+    // ---- replica ----
+    public bool ActivatedThisRun;
+    public ulong DurableVersion;
+
+    public bool IsMissingAnywhere(string name)
+    {
+        if (Missing.ContainsKey(name))
+        {
+            return true;
+        }
+        foreach (Dictionary<string, ulong> missing in PeerMissing.Values)
+        {
+            if (missing.ContainsKey(name))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    public long DegradedCount()
+    {
+        long count = Missing.Count;
+        foreach (Dictionary<string, ulong> missing in PeerMissing.Values)
+        {
+            count += missing.Count;
+        }
+        return count;
+    }
+
+    public void AddLogEntry(PgLogEntry entry)
+    {
+        Log.Add(entry);
+        if (entry.Client.Length > 0)
+        {
+            RequestIds[(entry.Client, entry.RequestSeq)] = entry.Version;
+        }
+    }
+
+    public void ResetPrimaryState()
+    {
+        Notifies.Clear();
+        PendingQueries.Clear();
+        AuthOsd = -1;
+        AuthLog = null;
+        PendingActivations.Clear();
+        ActivationMessages.Clear();
+        BackfillTargets.Clear();
+        PeerMissing.Clear();
+        Recovering.Clear();
+        Unfound.Clear();
+        UrgentRecovery.Clear();
+        BlockedReason = "";
+    }
+}
+
+/// <summary>A client request held by the primary until it can run.</summary>
+internal sealed class PendingClientOp(long connection, string client, ClientOp op, DataBuffer data)
+{
+    public long Connection { get; } = connection;
+
+    public string Client { get; } = client;
+
+    public ClientOp Op { get; } = op;
+
+    public DataBuffer Data { get; } = data;
+
+    public bool IsWrite => Op.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete;
+}
+
+/// <summary>A write the primary replicates: acknowledged when every acting member made it durable.</summary>
+internal sealed class InFlightWrite(PendingClientOp op, PgLogEntry entry, ulong prevVersion)
+{
+    public PendingClientOp Op { get; } = op;
+
+    public PgLogEntry Entry { get; } = entry;
+
+    public ulong PrevVersion { get; } = prevVersion;
+
+    public HashSet<int> Waiting { get; } = new();
+
+    public List<PendingClientOp> Duplicates { get; } = new();
+
+    public long SentMs { get; set; }
+
+    /// <summary>The version the client is told: the entry's own, or for a barrier the logged write's.</summary>
+    public ulong ReplyVersion { get; set; }
+}
+
+/// <summary>One object being recovered by the primary.</summary>
+internal sealed class RecoveryOp(string name)
+{
+    public string Name { get; } = name;
+
+    public bool Pulling { get; set; }
+
+    public int Source { get; set; } = -1;
+
+    public HashSet<int> TriedSources { get; } = new();
+
+    public HashSet<int> PushTargets { get; } = new();
+
+    public ulong Version { get; set; }
+
+    public long StartedMs { get; set; }
+
+    public bool Urgent { get; set; }
+}

@@ -1,0 +1,48 @@
+namespace Fabric.Storage.Store;
+
+/// <summary>Visits one key/value pair of a scan; return false to stop.</summary>
+public delegate bool StoreScanVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+/// <summary>
+/// The ordered key/value store under an OSD (RocksDB on a node, memory in tests and the simulation).
+/// </summary>
+/// <remarks>
+/// Contract: <see cref="Write"/> applies a batch atomically and makes it visible to reads at once; it
+/// becomes durable later, in submission order, and <c>onDurable</c> runs once it is (on any thread;
+/// the OSD host moves it to its own loop). A crash loses a suffix of the batches that were not yet
+/// durable, never a middle one and never part of a batch. Keys compare as unsigned bytes.
+/// </remarks>
+public interface IObjectStore : IDisposable
+{
+    /// <summary>Copies the value into <paramref name="destination"/>; returns its length, or -1 when absent.
+    /// When the value is longer than the destination nothing is copied and the length is returned.</summary>
+    int Read(ReadOnlySpan<byte> key, Span<byte> destination);
+
+    byte[]? Get(ReadOnlySpan<byte> key);
+
+    /// <summary>Visits every key starting with <paramref name="prefix"/> in key order.</summary>
+    void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor);
+
+    IStoreBatch CreateBatch();
+
+    void Write(IStoreBatch batch, Action? onDurable);
+
+    /// <summary>Bytes of keys and values stored (approximate for RocksDB).</summary>
+    long UsedBytes { get; }
+
+    /// <summary>Capacity of the device under the store.</summary>
+    long TotalBytes { get; }
+}
+
+/// <summary>An atomic group of changes. Keys and values are copied on the call.</summary>
+public interface IStoreBatch : IDisposable
+{
+    void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    void Delete(ReadOnlySpan<byte> key);
+
+    /// <summary>Deletes every key in [start, end).</summary>
+    void DeleteRange(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end);
+
+    int Count { get; }
+}

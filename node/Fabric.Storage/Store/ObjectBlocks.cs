@@ -1,0 +1,227 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using Fabric.Core.Checksums;
+
+namespace Fabric.Storage.Store;
+
+/// <summary>Metadata of one stored object: the version of its last change and its size in bytes.</summary>
+public readonly record struct ObjectMeta(ulong Version, ulong Size);
+
+/// <summary>Outcome of reading stored blocks.</summary>
+public enum BlockReadStatus
+{
+    Ok,
+    /// <summary>A block's stored crc32c did not match its data: the copy is bad.</summary>
+    ChecksumMismatch,
+}
+
+/// <summary>
+/// Objects as 4 KiB blocks with a crc32c each (<see cref="StoreKeys"/>). Every read checks every
+/// block it touches; a partial-block write reads, checks, merges and re-checksums the block. Absent
+/// blocks are zeros (thin objects).
+/// </summary>
+public static class ObjectBlocks
+{
+    public const int BlockSize = 4096;
+    public const int BlockValueSize = BlockSize + 4;
+    private const int MetaSize = 16;
+
+    public static ObjectMeta? ReadMeta(IObjectStore store, ulong pg, string name)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
+        Span<byte> value = stackalloc byte[MetaSize];
+        int length = store.Read(key[..n], value);
+        if (length != MetaSize)
+        {
+            return null;
+        }
+        return new ObjectMeta(BinaryPrimitives.ReadUInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value[8..]));
+    }
+
+    public static void WriteMeta(IStoreBatch batch, ulong pg, string name, ObjectMeta meta)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
+        Span<byte> value = stackalloc byte[MetaSize];
+        BinaryPrimitives.WriteUInt64LittleEndian(value, meta.Version);
+        BinaryPrimitives.WriteUInt64LittleEndian(value[8..], meta.Size);
+        batch.Put(key[..n], value);
+    }
+
+    /// <summary>Reads [offset, offset + destination.Length) of an object; holes read as zeros.</summary>
+    public static BlockReadStatus Read(IObjectStore store, ulong pg, string name, ulong offset, Span<byte> destination)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
+        try
+        {
+            int done = 0;
+            while (done < destination.Length)
+            {
+                ulong position = offset + (ulong)done;
+                uint index = (uint)(position / BlockSize);
+                int within = (int)(position % BlockSize);
+                int take = Math.Min(BlockSize - within, destination.Length - done);
+                int n = StoreKeys.Block(key, pg, name, index);
+                int length = store.Read(key[..n], block);
+                if (length < 0)
+                {
+                    destination.Slice(done, take).Clear();
+                }
+                else
+                {
+                    if (length != BlockValueSize || !Verify(block))
+                    {
+                        return BlockReadStatus.ChecksumMismatch;
+                    }
+                    block.AsSpan(4 + within, take).CopyTo(destination[done..]);
+                }
+                done += take;
+            }
+            return BlockReadStatus.Ok;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+    }
+
+    /// <summary>
+    /// Adds a write of <paramref name="data"/> at <paramref name="offset"/> to the batch (null data =
+    /// zeros, deallocating whole blocks). Returns false when a partial block it had to merge failed its
+    /// checksum: the merged block is then written with zeros in place of the bad bytes and the caller
+    /// must mark the object missing so that it is recovered from a good copy.
+    /// </summary>
+    public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
+        bool clean = true;
+        try
+        {
+            int done = 0;
+            while (done < length)
+            {
+                ulong position = offset + (ulong)done;
+                uint index = (uint)(position / BlockSize);
+                int within = (int)(position % BlockSize);
+                int take = Math.Min(BlockSize - within, length - done);
+                int n = StoreKeys.Block(key, pg, name, index);
+                if (take == BlockSize)
+                {
+                    if (zero)
+                    {
+                        batch.Delete(key[..n]);
+                    }
+                    else
+                    {
+                        Seal(block, data.Slice(done, BlockSize));
+                        batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+                    }
+                }
+                else
+                {
+                    int existing = store.Read(key[..n], block);
+                    if (existing < 0)
+                    {
+                        block.AsSpan(0, BlockValueSize).Clear();
+                    }
+                    else if (existing != BlockValueSize || !Verify(block))
+                    {
+                        clean = false;
+                        block.AsSpan(0, BlockValueSize).Clear();
+                    }
+                    Span<byte> payload = block.AsSpan(4, BlockSize);
+                    if (zero)
+                    {
+                        payload.Slice(within, take).Clear();
+                    }
+                    else
+                    {
+                        data.Slice(done, take).CopyTo(payload[within..]);
+                    }
+                    if (zero && existing < 0)
+                    {
+                        // Zeroing part of a hole leaves a hole.
+                    }
+                    else
+                    {
+                        BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
+                        batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+                    }
+                }
+                done += take;
+            }
+            return clean;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+    }
+
+    /// <summary>Deletes an object's metadata and every block.</summary>
+    public static void AddDelete(IStoreBatch batch, ulong pg, string name)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
+        batch.Delete(key[..n]);
+        n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+    }
+
+    /// <summary>
+    /// Reads every present block of an object (for recovery pushes): block indexes and their data
+    /// concatenated. Returns false when a block fails its checksum.
+    /// </summary>
+    public static bool ReadAll(IObjectStore store, ulong pg, string name, List<uint> blocks, ArrayBufferWriter<byte> data)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        bool ok = true;
+        store.Scan(key[..n], (k, v) =>
+        {
+            if (v.Length != BlockValueSize || BinaryPrimitives.ReadUInt32LittleEndian(v) != Crc32C.Compute(v.Slice(4, BlockSize)))
+            {
+                ok = false;
+                return false;
+            }
+            blocks.Add(StoreKeys.BlockOf(k));
+            data.Write(v.Slice(4, BlockSize));
+            return true;
+        });
+        return ok;
+    }
+
+    /// <summary>Replaces an object with the given blocks (recovery apply).</summary>
+    public static void AddReplace(IStoreBatch batch, ulong pg, string name, ObjectMeta meta, IReadOnlyList<uint> blocks, ReadOnlySpan<byte> data)
+    {
+        AddDelete(batch, pg, name);
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
+        try
+        {
+            for (int i = 0; i < blocks.Count; i++)
+            {
+                int n = StoreKeys.Block(key, pg, name, blocks[i]);
+                Seal(block, data.Slice(i * BlockSize, BlockSize));
+                batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+        }
+        WriteMeta(batch, pg, name, meta);
+    }
+
+    private static void Seal(byte[] block, ReadOnlySpan<byte> payload)
+    {
+        payload.CopyTo(block.AsSpan(4));
+        BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
+    }
+
+    private static bool Verify(ReadOnlySpan<byte> block) =>
+        BinaryPrimitives.ReadUInt32LittleEndian(block) == Crc32C.Compute(block.Slice(4, BlockSize));
+}
