@@ -226,6 +226,7 @@ public sealed class NodeDaemon : IAsyncDisposable
                 _log.LogWarning("Part {Part} did not stop cleanly: {Error}", _parts[i].Name, e.Message);
             }
         }
+        if (_context is not null) await _context.DisposeStorageClientAsync().ConfigureAwait(false);
         if (_membership is not null) await _membership.DisposeAsync().ConfigureAwait(false);
         if (_watcher is not null) await _watcher.DisposeAsync().ConfigureAwait(false);
         if (_monitor is not null) await _monitor.DisposeAsync().ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Fabric.Client.Objects;
 using Fabric.Config.Model;
 using Fabric.Membership.Client;
 using Fabric.Proto;
@@ -31,6 +32,29 @@ public sealed class NodeContext
     public required MapWatcher Maps { get; init; }
 
     public required NodeMembership Membership { get; init; }
+
+    /// <summary>The node's map as the storage client consumes it.</summary>
+    public IMapSource MapSource => _mapSource ??= new WatchedMapSource(Maps);
+
+    private IMapSource? _mapSource;
+
+    /// <summary>
+    /// The node's storage client (object and volume I/O with the node's identity), shared by every part
+    /// that reads or writes volumes (block backend, hypervisor). Created on first use; the daemon
+    /// disposes it.
+    /// </summary>
+    public ClusterClient StorageClient
+    {
+        get
+        {
+            lock (_clientGate) return _storageClient ??= new ClusterClient(MapSource, Identity, Time);
+        }
+    }
+
+    private readonly object _clientGate = new();
+    private ClusterClient? _storageClient;
+
+    internal ValueTask DisposeStorageClientAsync() => _storageClient?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     public uint NodeId => Membership.NodeId;
 

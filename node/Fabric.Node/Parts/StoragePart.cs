@@ -1,0 +1,69 @@
+using System.Net;
+using Fabric.Proto;
+using Fabric.Rpc.Protocol;
+using Fabric.Rpc.Server;
+using Fabric.Storage.Osd;
+using Fabric.Storage.Store;
+using Microsoft.Extensions.Logging;
+
+namespace Fabric.Node.Parts;
+
+/// <summary>
+/// The node's OSD: its object store (RocksDB in DATA/osd), the storage data path on data:storage_port,
+/// every new map from the monitor watch, and the StorageAdmin service (PG and OSD status for the CLI).
+/// The OSD id is the node id, so placement computed from the map names this node.
+/// </summary>
+public sealed class StoragePart : INodePart
+{
+    private OsdHost? _osd;
+    private NodeContext? _node;
+    private string _state = "starting";
+    private string _detail = "";
+
+    public string Name => "storage";
+
+    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => StorageReflection.Descriptor.Services.Single(s => s.Name == "StorageAdmin");
+
+    public void BindServices(RpcServerBuilder server)
+    {
+        server.AddService(Descriptor, binder => binder
+            .Unary<ListPgsRequest, ListPgsReply>("ListPgs", (request, context) => Osd().ListPgsAsync(request, context.CancellationToken))
+            .Unary<OsdStatusRequest, OsdStatusReply>("OsdStatus", (request, context) => Osd().OsdStatusAsync(request, context.CancellationToken)));
+    }
+
+    private OsdHost Osd() => _osd ?? throw new RpcException(StatusCode.Unavailable, "the storage part of this node has not started yet");
+
+    public async Task StartAsync(NodeContext node, CancellationToken cancellationToken)
+    {
+        _node = node;
+        var log = node.LoggerFactory.CreateLogger("Fabric.Storage");
+        var store = RocksDbObjectStore.Open(Path.Combine(node.DataDir, "osd"));
+        var listen = new IPEndPoint(node.Node.Data, node.Node.StoragePort);
+        _osd = new OsdHost((int)node.NodeId, store, listen, new OsdOptions { Incarnation = node.Membership.Incarnation }, log, node.Time,
+            (peer, reason) => _ = node.Membership.ReportFailureAsync((uint)peer, reason, CancellationToken.None));
+        try
+        {
+            await _osd.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            _state = "failed";
+            _detail = e.Message;
+            throw;
+        }
+        node.Maps.MapChanged += OnMap;
+        if (node.Maps.Current is { } current) _osd.OnMap(current);
+        _state = "running";
+        _detail = $"osd.{node.NodeId} on {listen}";
+    }
+
+    private void OnMap(ClusterMap map) => _osd?.OnMap(map);
+
+    public SubsystemStatus Status => new() { Name = Name, State = _state, Detail = _detail };
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_node is not null) _node.Maps.MapChanged -= OnMap;
+        if (_osd is not null) await _osd.DisposeAsync().ConfigureAwait(false);
+    }
+}
