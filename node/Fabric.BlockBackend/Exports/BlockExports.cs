@@ -25,7 +25,7 @@ namespace Fabric.BlockBackend.Exports;
 ///   ExportAsync(!TakeLock)  open → serve (migration destination; QEMU is paused) , cache off
 ///   AcquireLockAsync        acquire → cache on (fresh)              (destination at switch-over)
 ///   FlushAndReleaseAsync    flush → cache off (dropped) → release   (source at switch-over)
-///   RemoveAsync             stop serving → close volume
+///   RemoveAsync             stop serving → flush + release if this export still holds the lock → close volume
 /// </code>
 /// </remarks>
 public sealed class BlockExports : IVmDisks, IAsyncDisposable
@@ -222,6 +222,25 @@ public sealed class BlockExports : IVmDisks, IAsyncDisposable
             }
             _nbdTable.Volumes.TryRemove(exportId, out _);
             export.Cached?.Drop();
+            // A stopped VM gives its disks back: the lock goes with the export that took it. An export whose
+            // lock was already handed over (FlushAndReleaseAsync at a migration switch-over) releases nothing,
+            // since the lock now belongs to the destination.
+            if (export.Locked && _options.ReleaseLock is { } release)
+            {
+                export.Locked = false;
+                try
+                {
+                    var status = await export.Opened.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                    var error = status == BlockIoStatus.Ok
+                        ? await release(export.Opened, CancellationToken.None).ConfigureAwait(false)
+                        : $"flush failed ({status}); the lock stays held so no other node writes over unflushed data";
+                    if (error is not null) BlockExportsLog.ReleaseFailed(_logger, exportId, export.Request.VolumeName, error);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    BlockExportsLog.ReleaseFailed(_logger, exportId, export.Request.VolumeName, e.Message);
+                }
+            }
             await export.Opened.DisposeAsync().ConfigureAwait(false);
         }
         finally

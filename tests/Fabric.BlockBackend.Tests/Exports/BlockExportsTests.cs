@@ -62,6 +62,12 @@ public sealed class BlockExportsTests(ITestOutputHelper output)
         await source.RemoveAsync("vm1-disk0-g1", default);
         Assert.False(File.Exists(src.SocketPath));
         Assert.Empty(source.ExportIds);
+        // The source gave its lock away at the switch-over: removing its export releases nothing more.
+        Assert.Equal(["acquire vm1-disk0", "release vm1-disk0", "acquire vm1-disk0"], events);
+
+        // The VM stops on the destination: its export gives the lock back.
+        await destination.RemoveAsync("vm1-disk0-g2", default);
+        Assert.Equal(["acquire vm1-disk0", "release vm1-disk0", "acquire vm1-disk0", "release vm1-disk0"], events);
     }
 
     [Fact]
