@@ -75,6 +75,19 @@ internal sealed class ConfigBinder
         };
     }
 
+    /// <summary>
+    /// A file of <c>[[vm]]</c> tables only (<c>fabric vm create -f FILE</c>): each table is bound as in a
+    /// cluster config; any other top-level key is reported as unknown. References (volumes, networks,
+    /// nodes) are the map's to check.
+    /// </summary>
+    public IReadOnlyList<VmConfig> BindVmFile(TomlDocument document)
+    {
+        var root = new TableReader(document.Root, string.Empty, _file, _errors);
+        var vms = BindAll(root.Tables("vm", "vm"), BindVm, Gaps.Vms);
+        root.ReportUnknownKeys();
+        return vms;
+    }
+
     private static List<T> BindAll<T>(IReadOnlyList<TableReader> tables, Func<TableReader, T?> bind, HashSet<string> gaps)
         where T : class
     {
@@ -220,6 +233,7 @@ internal sealed class ConfigBinder
         var storagePath = table.String("storage_path", expected: "a directory path");
         var uplink = table.String("uplink", expected: NameRules.InterfaceExpected);
         var vxlanPort = table.Int("vxlan_port", 1, 65535) ?? NodeConfig.DefaultVxlanPort;
+        var blockCache = table.Size("block_cache") ?? ByteSize.Zero;
 
         if (failureDomain is not null && !IsValidFailureDomain(failureDomain))
         {
@@ -229,6 +243,12 @@ internal sealed class ConfigBinder
         if (capacity is { Bytes: 0 })
         {
             table.Error("capacity", "capacity must be more than 0: it is the storage this node offers");
+        }
+
+        if (blockCache.Bytes != 0 && (!blockCache.IsPowerOfTwo || blockCache < ByteSize.FromMiB(16)))
+        {
+            var up = blockCache < ByteSize.FromMiB(16) ? ByteSize.FromMiB(16) : new ByteSize(1L << (64 - (int)long.LeadingZeroCount(blockCache.Bytes - 1)));
+            table.Error("block_cache", $"expected a power of two of at least 16MiB (the cache's memory), found {blockCache}; use {up}, or leave the key out for no cache");
         }
 
         if (storagePath is not null && storagePath.Trim().Length == 0)
@@ -260,6 +280,7 @@ internal sealed class ConfigBinder
             StoragePath = storagePath,
             Uplink = uplink,
             VxlanPort = vxlanPort,
+            BlockCache = blockCache,
             Source = table.Source(),
         };
     }

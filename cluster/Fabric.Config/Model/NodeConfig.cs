@@ -41,6 +41,12 @@ public sealed record NodeConfig
     /// <summary>Physical interface carrying VLAN networks' tagged frames; null: none.</summary>
     public string? Uplink { get; init; }
 
+    /// <summary>
+    /// Memory of the node's block cache (FASTER; hot blocks of the volumes whose lock this node holds), a
+    /// power of two; zero (the default): no cache.
+    /// </summary>
+    public ByteSize BlockCache { get; init; }
+
     /// <summary>UDP port of the VXLAN tunnel endpoint on <see cref="Data"/>.</summary>
     public int VxlanPort { get; init; } = DefaultVxlanPort;
 

@@ -184,6 +184,18 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void BlockCacheIsOffByDefaultAndAPowerOfTwoWhenSet()
+    {
+        var config = Load(Text).Config!;
+        Assert.All(config.Nodes, node => Assert.Equal(Core.Units.ByteSize.Zero, node.BlockCache));
+        var text = Edit("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nblock_cache = \"512MiB\"");
+        Assert.Equal(Core.Units.ByteSize.FromMiB(512), Load(text).Config!.FindNode("n3")!.BlockCache);
+        ExpectError("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nblock_cache = \"300MiB\"", "node[2].block_cache",
+            "expected a power of two of at least 16MiB (the cache's memory), found 300MiB; use 512MiB", at: "block_cache");
+        ExpectError("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nblock_cache = \"4MiB\"", "node[2].block_cache", "use 16MiB", at: "block_cache");
+    }
+
+    [Fact]
     public void BadDurationsSayWhatIsExpected()
     {
         ExpectError("heartbeat_interval = \"500ms\"", "heartbeat_interval = 500", "cluster.heartbeat_interval", "found the bare number 500 (add a unit, e.g. \"500ms\"");
