@@ -23,6 +23,10 @@ public sealed class NodeContext
     /// <summary>This node's runtime directory (sockets, pid files of its VMs).</summary>
     public required string RunDir { get; init; }
 
+    /// <summary>The node's VM disks (the block part's exports), set when the block part has started; the
+    /// hypervisor part serves VM disks through it.</summary>
+    public Fabric.Core.Vm.IVmDisks? VmDisks { get; set; }
+
     public required ILoggerFactory LoggerFactory { get; init; }
 
     public required TimeProvider Time { get; init; }

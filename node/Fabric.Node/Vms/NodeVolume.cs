@@ -1,0 +1,52 @@
+using Fabric.Core.Io;
+
+namespace Fabric.Node.Vms;
+
+/// <summary>
+/// One user's handle on a volume opened by <see cref="NodeVolumeProvider"/>: the I/O goes to the shared
+/// volume client; <see cref="Holder"/> says who uses it (a VM name, "nbd export") for the volume lock's
+/// description; disposing returns the handle (the shared client closes with its last handle).
+/// </summary>
+public sealed class NodeVolume : IBlockVolume
+{
+    private readonly NodeVolumeProvider _owner;
+    private readonly NodeVolumeProvider.Shared _shared;
+    private int _disposed;
+
+    internal NodeVolume(NodeVolumeProvider owner, NodeVolumeProvider.Shared shared, string holder)
+    {
+        _owner = owner;
+        _shared = shared;
+        Holder = holder;
+    }
+
+    public string Holder { get; }
+
+    public string Name => _shared.Volume.Name;
+
+    public long SizeBytes => _shared.Volume.SizeBytes;
+
+    public int LogicalBlockSize => _shared.Volume.LogicalBlockSize;
+
+    public bool ReadOnly => _shared.Volume.ReadOnly;
+
+    public ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
+        _shared.Volume.ReadAsync(offset, destination, cancellationToken);
+
+    public ValueTask<BlockIoStatus> WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) =>
+        _shared.Volume.WriteAsync(offset, source, fua, cancellationToken);
+
+    public ValueTask<BlockIoStatus> FlushAsync(CancellationToken cancellationToken) => _shared.Volume.FlushAsync(cancellationToken);
+
+    public ValueTask<BlockIoStatus> DiscardAsync(long offset, long length, CancellationToken cancellationToken) =>
+        _shared.Volume.DiscardAsync(offset, length, cancellationToken);
+
+    public ValueTask<BlockIoStatus> WriteZeroesAsync(long offset, long length, CancellationToken cancellationToken) =>
+        _shared.Volume.WriteZeroesAsync(offset, length, cancellationToken);
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _owner.Return(_shared);
+        return ValueTask.CompletedTask;
+    }
+}
