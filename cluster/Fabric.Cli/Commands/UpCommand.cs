@@ -20,9 +20,11 @@ public static class UpCommand
     {
         var file = new Argument<string?>("FILE") { Description = "Cluster config (default: cluster.example.toml)", Arity = ArgumentArity.ZeroOrOne };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the nodes to join", DefaultValueFactory = _ => 90 };
+        var vmTimeout = new Option<int>("--vm-timeout") { Description = "Seconds to wait for the file's VMs to run", DefaultValueFactory = _ => 240 };
         var up = new Command("up", "Start the nodes of a cluster config on this machine, apply its pools, volumes, networks and VMs");
         up.Arguments.Add(file);
         up.Options.Add(timeout);
+        up.Options.Add(vmTimeout);
         globals.SetAction(up, async (parse, context, cancellationToken) =>
         {
             var path = parse.GetValue(file) ?? context.ConfigPathOption ?? DefaultConfig();
@@ -70,17 +72,25 @@ public static class UpCommand
                 }
             }
 
+            var vms = await VmUp.StartAsync(config, monitors, context.Out, TimeSpan.FromSeconds(parse.GetValue(vmTimeout)), cancellationToken).ConfigureAwait(false);
+
             var report = await ClusterReport.GatherAsync(new CliContext(context.Json, homeCopy, context.Home, []), cancellationToken).ConfigureAwait(false);
             if (context.Json)
             {
                 var json = report.ToJson();
                 json["started"] = new JsonArray(started.Select(s => (JsonNode)s).ToArray());
                 json["home"] = context.Home;
+                json["vms"] = VmUp.ToJson(vms);
                 context.Out.WriteJson(json);
             }
             else
             {
                 report.Print(context.Out);
+                VmUp.Print(vms, context.Out);
+            }
+            if (VmLauncher.QemuInstalled() && vms.FirstOrDefault(v => v.Error is not null) is { } failed)
+            {
+                throw new CliException($"the cluster is up, but VM {failed.Name} is not running: {failed.Error}");
             }
             return 0;
         });
