@@ -49,7 +49,8 @@ public static class VmCommands
         var vcpus = new Option<int>("--vcpus") { Description = "Virtual CPUs", DefaultValueFactory = _ => 1 };
         var disk = new Option<string[]>("--disk") { Description = "A volume as a disk (repeatable; VOL:ro for read-only)", AllowMultipleArgumentsPerToken = false };
         var nic = new Option<string[]>("--nic") { Description = "A NIC: net=NETWORK[,mac=MAC][,ip=ADDR/PREFIX] (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var image = new Option<string?>("--image") { Description = "Guest image (default tiny, unless --kernel or disks to boot from)" };
+        var image = new Option<string?>("--image") { Description = "Guest image (default: tiny, unless --kernel or --boot-from-disk)" };
+        var bootFromDisk = new Option<bool>("--boot-from-disk") { Description = "Boot the first disk (BIOS) instead of a kernel" };
         var kernel = new Option<string?>("--kernel") { Description = "Kernel file (on the nodes)" };
         var initrd = new Option<string?>("--initrd") { Description = "Initrd file (on the nodes)" };
         var cmdline = new Option<string?>("--cmdline") { Description = "Kernel command line (appended for images)" };
@@ -64,7 +65,7 @@ public static class VmCommands
         var timeout = WaitOption();
         var create = new Command("create", "Define VMs (from flags or a file of [[vm]] tables), place and start them");
         create.Arguments.Add(name);
-        foreach (var o in new Option[] { file, memory, vcpus, disk, nic, image, kernel, initrd, cmdline, workload, node, restart, accel, stopTimeout, ha, noStart, noWait, timeout }) create.Options.Add(o);
+        foreach (var o in new Option[] { file, memory, vcpus, disk, nic, image, bootFromDisk, kernel, initrd, cmdline, workload, node, restart, accel, stopTimeout, ha, noStart, noWait, timeout }) create.Options.Add(o);
         globals.SetAction(create, async (parse, context, cancellationToken) =>
         {
             var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
@@ -93,6 +94,7 @@ public static class VmCommands
                     Accel = parse.GetValue(accel),
                     StopTimeout = parse.GetValue(stopTimeout),
                     Ha = parse.GetValue(ha),
+                    BootFromDisk = parse.GetValue(bootFromDisk),
                 }, map)];
             }
             var start = !parse.GetValue(noStart);

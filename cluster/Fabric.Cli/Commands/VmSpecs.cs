@@ -31,6 +31,7 @@ public static class VmSpecs
         public string? Accel { get; init; }
         public string? StopTimeout { get; init; }
         public bool Ha { get; init; }
+        public bool BootFromDisk { get; init; }
     }
 
     public static VmSpec FromFlags(string name, Flags flags, ClusterMap map)
@@ -49,8 +50,10 @@ public static class VmSpecs
             return new VmDiskConfig { Volume = volume, ReadOnly = readOnly };
         }).ToList();
         var nics = flags.Nics.Select((n, i) => ParseNic(name, n, i)).ToList();
-        var image = flags.Image ?? (flags.Kernel is null && disks.Count == 0 ? "tiny" : null);
         if (flags.Image is not null && flags.Kernel is not null) throw Usage("set either --image or --kernel, not both");
+        if (flags.BootFromDisk && (flags.Image is not null || flags.Kernel is not null)) throw Usage("--boot-from-disk boots the first disk: leave out --image and --kernel");
+        if (flags.BootFromDisk && disks.Count == 0) throw Usage("--boot-from-disk needs a --disk to boot from");
+        var image = flags.Image ?? (flags.Kernel is null && !flags.BootFromDisk ? "tiny" : null);
         var vm = new VmConfig
         {
             Name = name,
