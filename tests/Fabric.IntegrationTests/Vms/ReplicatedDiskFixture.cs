@@ -1,0 +1,51 @@
+using Fabric.IntegrationTests.Support;
+
+namespace Fabric.IntegrationTests.Vms;
+
+/// <summary>
+/// One 3-node cluster for the replicated-disk tests: a 3-replica pool and a few volumes, the tiny guest
+/// image in its $FABRIC_HOME. Tests on it must not depend on each other's order (one of them kills n3, and
+/// the others work on the two nodes left).
+/// </summary>
+public sealed class ReplicatedDiskFixture : IAsyncLifetime
+{
+    public const string Volumes = """
+
+        [[pool]]
+        name = "rbd"
+        replicas = 3
+        min_replicas = 2
+        pg_count = 32
+
+        [[volume]]
+        name = "img"
+        pool = "rbd"
+        size = "32MiB"
+
+        [[volume]]
+        name = "disk"
+        pool = "rbd"
+        size = "32MiB"
+
+        [[volume]]
+        name = "spare"
+        pool = "rbd"
+        size = "16MiB"
+
+        [[volume]]
+        name = "spare2"
+        pool = "rbd"
+        size = "16MiB"
+        """;
+
+    public TestCluster Cluster { get; } = TestCluster.Create(3, Volumes);
+
+    public async Task InitializeAsync()
+    {
+        if (Prerequisite.Which("qemu-system-x86_64") is null && !Prerequisite.InCi) return;
+        await GuestImageCache.LinkIntoAsync(Cluster.Home);
+        await Cluster.UpAsync();
+    }
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}

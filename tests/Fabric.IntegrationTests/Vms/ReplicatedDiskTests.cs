@@ -1,0 +1,181 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Fabric.IntegrationTests.Support;
+
+namespace Fabric.IntegrationTests.Vms;
+
+/// <summary>
+/// Replicated volumes as disks, end to end with real processes: tools over `fabric volume export-nbd`
+/// (qemu-img, qemu-io), a real guest on a vhost-user-blk disk whose flushed writes survive a storage node's
+/// kill -9 and a boot on another node, and the CLI's refusals.
+/// </summary>
+public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassFixture<ReplicatedDiskFixture>
+{
+    private const int Blocks = 160;
+
+    // First boot: write block i (4 KiB, "block-i" padded) with fsync, print FLUSHED i after each flush, power off.
+    // A later boot of the same disk finds block 1 written and verifies every block instead.
+    private static readonly string PatternWorkload =
+        "if dd if=/dev/vda bs=4096 skip=1 count=1 2>/dev/null | grep -q '^block-1 '; then\n" +
+        $"  bad=0; i=0; while [ $i -lt {Blocks} ]; do i=$((i+1)); got=$(dd if=/dev/vda bs=4096 skip=$i count=1 2>/dev/null | tr -d ' \\n'); " +
+        "[ \"$got\" = \"block-$i\" ] || { echo \"VERIFY-BAD $i\"; bad=1; }; done; [ $bad = 0 ] && echo \"VERIFY-OK $i\"\n" +
+        "else\n" +
+        $"  i=0; while [ $i -lt {Blocks} ]; do i=$((i+1)); printf '%-4095s\\n' \"block-$i\" | dd of=/dev/vda bs=4096 seek=$i count=1 conv=notrunc,fsync 2>/dev/null || " +
+        "{ echo \"WRITE-FAILED $i\"; exit 1; }; echo \"FLUSHED $i\"; done; echo WRITES-DONE\n" +
+        "fi";
+
+    private TestCluster Cluster => fixture.Cluster;
+
+    private async Task<JsonNode> ExportAsync(string volume, params string[] more)
+    {
+        var export = await Cluster.CliJsonAsync(["volume", "export-nbd", volume, .. more]);
+        Assert.StartsWith($"nbd+unix:///{volume}?socket=", (string)export["unix_uri"]!);
+        Assert.StartsWith("nbd://", (string)export["tcp_uri"]!);
+        return export;
+    }
+
+    [RequiresFact("qemu-img", "apt-get install qemu-utils")]
+    public async Task Qemu_tools_read_and_write_a_replicated_volume_over_nbd_and_two_clients_see_each_others_flushed_writes()
+    {
+        var uri = (string)(await ExportAsync("img"))["unix_uri"]!;
+        var dir = Directory.CreateTempSubdirectory("fabric-nbd-");
+        try
+        {
+            var input = Path.Combine(dir.FullName, "in.raw");
+            var data = new byte[8 << 20];
+            new Random(7).NextBytes(data);
+            await File.WriteAllBytesAsync(input, data);
+            await RunAsync("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", input, uri);
+            var back = Path.Combine(dir.FullName, "back.raw");
+            await RunAsync("qemu-img", "convert", "-f", "raw", "-O", "raw", uri, back);
+            var read = await File.ReadAllBytesAsync(back);
+            Assert.Equal(32 << 20, read.Length);
+            Assert.True(read.AsSpan(0, data.Length).SequenceEqual(data), "the volume does not hold the bytes qemu-img wrote");
+            Assert.True(read.AsSpan(data.Length).IndexOfAnyExcept((byte)0) < 0, "bytes past the image are not zero");
+
+            // Two connections at once: what one flushes, the other reads, both ways.
+            await using var a = new QemuIoSession(uri);
+            await using var b = new QemuIoSession(uri);
+            Assert.Contains("wrote 65536/65536", await a.RunAsync("write -P 0x5a 1M 64k"));
+            await a.RunAsync("flush");
+            Assert.Contains("read 65536/65536", await b.RunAsync("read -P 0x5a 1M 64k"));
+            Assert.Contains("wrote 65536/65536", await b.RunAsync("write -P 0xa5 2M 64k"));
+            await b.RunAsync("flush");
+            var seen = await a.RunAsync("read -P 0xa5 2M 64k");
+            Assert.DoesNotContain("failed", seen);
+            Assert.Contains("read 65536/65536", seen);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+            await Cluster.CliAsync("volume", "unexport-nbd", "img");
+        }
+    }
+
+    [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
+    public async Task A_guests_flushed_writes_survive_a_storage_node_kill9_a_stop_and_a_boot_on_another_node()
+    {
+        var created = await Cluster.CliAsync("vm", "create", "pat", "--memory", "256MiB", "--accel", "tcg", "--disk", "disk", "--node", "n2",
+            "--workload", PatternWorkload, "--cmdline", "fabric.poweroff=1", "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+
+        // Kill a storage node (not the VM's, not the monitor) while the guest writes and flushes.
+        await VmCli.WaitConsoleAsync(Cluster, "pat", @"(?m)^FLUSHED 1\d\r?$");
+        Cluster.Kill9("n3");
+        var console = await VmCli.WaitConsoleAsync(Cluster, "pat", "WRITES-DONE|WRITE-FAILED");
+        Assert.DoesNotContain("WRITE-FAILED", console);
+        Assert.Equal(Blocks, VmCli.MaxNumber(console, "FLUSHED"));
+        // The guest powered off by itself: stopped, and not started again.
+        var stopped = await VmCli.WaitStateAsync(Cluster, "pat", "stopped");
+        Assert.False((bool)stopped["want_running"]!);
+
+        // The same VM boots on another node and reads every flushed block back.
+        var start = await Cluster.CliJsonAsync("vm", "start", "pat", "--node", "n1");
+        Assert.Equal("n1", (string)start["node"]!);
+        console = await VmCli.WaitConsoleAsync(Cluster, "pat", "VERIFY-OK|VERIFY-BAD");
+        Assert.Contains($"VERIFY-OK {Blocks}", console);
+        await VmCli.WaitStateAsync(Cluster, "pat", "stopped");
+
+        // Tools see the same bytes (a read-only export holds no lock).
+        var uri = (string)(await ExportAsync("disk", "--read-only"))["unix_uri"]!;
+        var file = Path.Combine(Path.GetTempPath(), "fabric-pat-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            await RunAsync("qemu-img", "convert", "-f", "raw", "-O", "raw", uri, file);
+            var bytes = await File.ReadAllBytesAsync(file);
+            for (var i = 1; i <= Blocks; i++)
+            {
+                Assert.Equal($"block-{i}", Encoding.ASCII.GetString(bytes, i * 4096, 4096).TrimEnd(' ', '\n'));
+            }
+        }
+        finally
+        {
+            File.Delete(file);
+            await Cluster.CliAsync("volume", "unexport-nbd", "disk");
+        }
+        Assert.Equal(0, (await Cluster.CliAsync("vm", "rm", "pat")).ExitCode);
+    }
+
+    [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
+    public async Task Bad_vm_specs_are_refused_with_a_clear_error_and_nothing_half_created_and_a_hung_guest_stops_at_its_timeout()
+    {
+        // A guest that ignores the ACPI power button, holding volume "spare".
+        var created = await Cluster.CliAsync("vm", "create", "hung", "--memory", "128MiB", "--accel", "tcg", "--disk", "spare",
+            "--cmdline", "fabric.powerbutton=ignore", "--stop-timeout", "3s", "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        await VmCli.WaitConsoleAsync(Cluster, "hung", "FABRIC-GUEST-READY hung");
+        var before = await VmCli.NamesAsync(Cluster);
+
+        var network = await Cluster.CliAsync("vm", "create", "bad1", "--nic", "net=nope");
+        Assert.Equal(1, network.ExitCode);
+        Assert.Contains("network nope does not exist", network.Stderr);
+
+        var locked = await Cluster.CliAsync("vm", "create", "bad2", "--disk", "spare");
+        Assert.Equal(1, locked.ExitCode);
+        Assert.Contains("volume spare is in use: its exclusive lock is held by node.", locked.Stderr);
+        Assert.Contains("for hung", locked.Stderr);
+
+        var memory = await Cluster.CliAsync("vm", "create", "bad3", "--memory", "64GiB");
+        Assert.Equal(1, memory.ExitCode);
+        Assert.Matches(@"VM bad3 needs 64 GiB; the most free memory on any node is [\d.]+ [MG]iB \(n\d\)", memory.Stderr);
+
+        // A file of several VMs is all or nothing: the good one is not created when another is refused.
+        var file = Path.Combine(Cluster.Home, "vms.toml");
+        await File.WriteAllTextAsync(file, """
+            [[vm]]
+            name = "good"
+            memory = "64MiB"
+            image = "tiny"
+            disks = ["spare2"]
+
+            [[vm]]
+            name = "bad4"
+            memory = "64MiB"
+            image = "tiny"
+            disks = ["spare"]
+            """);
+        var both = await Cluster.CliAsync("vm", "create", "-f", file);
+        Assert.Equal(1, both.ExitCode);
+        Assert.Contains("VM bad4: volume spare is in use", both.Stderr);
+        Assert.Equal(before, await VmCli.NamesAsync(Cluster));
+
+        // The hung guest never powers off: stop forces it after its 3 s stop timeout.
+        var stop = await CliRun.RunAsync(["vm", "stop", "hung", "--json", "--home", Cluster.Home, "--config", Cluster.ConfigPath], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.Equal("stopped", (string)stop.Json["state"]!);
+        Assert.DoesNotContain("FABRIC-GUEST-POWERDOWN", await VmCli.ConsoleAsync(Cluster, "hung"));
+        Assert.Equal(0, (await Cluster.CliAsync("vm", "rm", "hung")).ExitCode);
+    }
+
+    private static async Task RunAsync(string program, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await process.WaitForExitAsync(cts.Token);
+        Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}{await stdout}");
+    }
+}

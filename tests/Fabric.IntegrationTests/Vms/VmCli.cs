@@ -1,0 +1,35 @@
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Fabric.IntegrationTests.Support;
+
+namespace Fabric.IntegrationTests.Vms;
+
+/// <summary>What the VM tests ask a cluster through the real CLI.</summary>
+public static class VmCli
+{
+    /// <summary>Guests boot in seconds under TCG, but the machine is shared and busy: generous deadlines.</summary>
+    public static readonly TimeSpan Deadline = TimeSpan.FromMinutes(3);
+
+    public static async Task<JsonObject?> FindAsync(TestCluster cluster, string vm)
+    {
+        var list = await cluster.CliJsonAsync("vm", "list");
+        return list.AsArray().Select(v => v!.AsObject()).FirstOrDefault(v => (string)v["name"]! == vm);
+    }
+
+    public static async Task<IReadOnlyList<string>> NamesAsync(TestCluster cluster) =>
+        (await cluster.CliJsonAsync("vm", "list")).AsArray().Select(v => (string)v!["name"]!).Order().ToList();
+
+    public static async Task<string> ConsoleAsync(TestCluster cluster, string vm) =>
+        (string)(await cluster.CliJsonAsync("vm", "console", vm))["text"]!;
+
+    /// <summary>Waits until the VM's console matches <paramref name="pattern"/>; returns the console text.</summary>
+    public static Task<string> WaitConsoleAsync(TestCluster cluster, string vm, string pattern, TimeSpan? timeout = null) =>
+        Wait.UntilAsync(() => ConsoleAsync(cluster, vm), text => Regex.IsMatch(text, pattern), timeout ?? Deadline,
+            $"/{pattern}/ on the console of {vm}", TimeSpan.FromMilliseconds(300));
+
+    public static Task<JsonObject> WaitStateAsync(TestCluster cluster, string vm, string state, TimeSpan? timeout = null) =>
+        Wait.UntilAsync(async () => (await FindAsync(cluster, vm))!, v => (string)v["state"]! == state, timeout ?? Deadline, $"VM {vm} to be {state}");
+
+    public static int MaxNumber(string text, string marker) =>
+        Regex.Matches(text, $@"(?m)^{marker} (\d+)\r?$").Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
+}
