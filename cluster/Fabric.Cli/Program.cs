@@ -20,6 +20,7 @@ public static class Program
         root.Subcommands.Add(StatusCommand.Create(globals));
         root.Subcommands.Add(NodeCommands.Create(globals));
         root.Subcommands.Add(ConfigCommands.Create(globals));
+        root.Subcommands.Add(NetCommands.Create(globals));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

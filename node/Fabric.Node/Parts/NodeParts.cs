@@ -8,6 +8,6 @@ public static class NodeParts
 {
     public static IEnumerable<INodePart> Create(ClusterConfig config, NodeConfig node, ILoggerFactory loggers)
     {
-        return [new StoragePart()];
+        return [new StoragePart(), new SwitchPart()];
     }
 }
