@@ -46,6 +46,9 @@ public static class NetworkFileLoader
                 $"'{entry.Key}' does not belong in a networks file: it holds only [[network]] tables (put '{entry.Key}' in the cluster config, or give this file a [cluster] table to make it one)");
         }
 
+        // Binding those tables would only add noise (a [[node]] here misses half its keys): stop at that.
+        if (errors.ErrorCount > 0) return new ConfigLoadResult(null, errors.Items);
+
         var binder = new ConfigBinder(path, errors);
         var config = binder.Bind(document);
         // The binder and the validator ask every config for its [cluster] table and a node; a networks
