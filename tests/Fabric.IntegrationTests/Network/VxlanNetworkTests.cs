@@ -390,7 +390,7 @@ public sealed class VxlanNetworkTests(VxlanClusterFixture fixture, ITestOutputHe
         }
         if (Prerequisite.InCi || Prerequisite.Which("tshark") is not null)
         {
-            var decoded = await TsharkDecode.FieldsAsync(pcap, "ip.src", "ip.dst", "icmp.type");
+            var decoded = await TsharkDecode.AssertMatchesCodecAsync(pcap);
             Assert.Equal(6, decoded.Count);
             Assert.All(decoded, row => Assert.Contains(row["ip.src"], new[] { B1.Ip, B2.Ip }));
         }

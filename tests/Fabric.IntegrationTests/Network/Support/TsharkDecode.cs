@@ -38,15 +38,18 @@ public static class TsharkDecode
         }).ToList();
     }
 
-    /// <summary>Decodes every frame of <paramref name="pcap"/> with tshark and compares each with our parse of it.</summary>
-    public static async Task<int> AssertMatchesCodecAsync(string pcap)
+    /// <summary>
+    /// Decodes every frame of <paramref name="pcap"/> with tshark and compares each with our parse of it;
+    /// returns tshark's rows (the codec's fields and <paramref name="moreFields"/>) for further checks.
+    /// </summary>
+    public static async Task<List<Dictionary<string, string>>> AssertMatchesCodecAsync(string pcap, params string[] moreFields)
     {
-        var rows = await FieldsAsync(pcap, CodecFields);
+        var rows = await FieldsAsync(pcap, CodecFields.Union(moreFields).ToArray());
         var records = Fabric.Switch.Capture.PcapReader.TryRead(await File.ReadAllBytesAsync(pcap), out var error)?.Records
             ?? throw new Xunit.Sdk.XunitException($"{pcap} is not a pcap file: {error}");
         Assert.Equal(records.Count, rows.Count);
         for (int i = 0; i < records.Count; i++) AssertFrame(records[i].Data, rows[i], i);
-        return records.Count;
+        return rows;
     }
 
     private static string Occurrence(Dictionary<string, string> row, string field, int index)
