@@ -20,6 +20,7 @@ public static class Program
         root.Subcommands.Add(StatusCommand.Create(globals));
         root.Subcommands.Add(NodeCommands.Create(globals));
         root.Subcommands.Add(ConfigCommands.Create(globals));
+        root.Subcommands.Add(NetCommands.Create(globals));
         root.Subcommands.Add(VmCommands.Create(globals));
         root.Subcommands.Add(ImageCommands.Create(globals));
         VolumeNbdCommands.AddTo(root, globals);

@@ -15,6 +15,8 @@ namespace Fabric.Node.Metrics;
 /// names are the instrument names with '.' and '-' turned into '_' and prefixed "fabric_" when they do
 /// not start with it already; tags become labels. Measurements with tags cost a label-key string each;
 /// hot paths (per packet, per block) therefore publish observable instruments, read at scrape time.
+/// The series of an observable instrument are exactly those of its last observation, so a series whose
+/// subject went away (a detached switch port) leaves the output instead of repeating its last value.
 /// </remarks>
 public sealed class PrometheusExporter : IDisposable
 {
@@ -50,6 +52,17 @@ public sealed class PrometheusExporter : IDisposable
     /// <summary>The exposition text of every series.</summary>
     public string Render()
     {
+        lock (_renderGate)
+        {
+            return RenderLocked();
+        }
+    }
+
+    private readonly object _renderGate = new();
+
+    private string RenderLocked()
+    {
+        foreach (var state in _instruments.Values) state.BeginObservation();
         _listener.RecordObservableInstruments();
         var text = new StringBuilder(4096);
         foreach (var group in _instruments.Values.GroupBy(s => s.Name).OrderBy(g => g.Key, StringComparer.Ordinal))
@@ -112,6 +125,12 @@ public sealed class PrometheusExporter : IDisposable
         public string Help { get; }
 
         public string Type { get; }
+
+        /// <summary>Before a scrape polls the observable instruments: their old series are forgotten.</summary>
+        public void BeginObservation()
+        {
+            if (_observable) _series.Clear();
+        }
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {

@@ -67,7 +67,7 @@ public sealed class HypervisorPart : INodePart
             RestartDecider = (change, _) => ValueTask.FromResult(reconciler?.ShouldRestart(change.Name) ?? false),
             TimeProvider = node.Time,
             Log = line => log.LogInformation("{Line}", line),
-        }, disks, new NodeSwitchPorts(() => null));
+        }, disks, new NodeSwitchPorts(() => node.SwitchPorts));
         _reporter = new VmStateReporter(node.Monitors, node.Maps, () => node.NodeId, _log);
         reconciler = new VmReconciler(node.Maps, () => node.NodeId, _runtime, resolver, _reporter, () => _unavailable, _log);
         _reconciler = reconciler;

@@ -60,6 +60,12 @@ public sealed class NodeContext
 
     internal ValueTask DisposeStorageClientAsync() => _storageClient?.DisposeAsync() ?? ValueTask.CompletedTask;
 
+    /// <summary>
+    /// The node's virtual switch as the hypervisor attaches VM NICs to it; set by the switch part when it
+    /// starts (null when the node runs without one). Parts that need it start after the switch part.
+    /// </summary>
+    public Fabric.Core.Net.ISwitchPorts? SwitchPorts { get; set; }
+
     public uint NodeId => Membership.NodeId;
 
     public string Identity => Membership.Identity;

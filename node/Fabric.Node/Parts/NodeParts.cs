@@ -8,6 +8,6 @@ public static class NodeParts
 {
     public static IEnumerable<INodePart> Create(ClusterConfig config, NodeConfig node, ILoggerFactory loggers)
     {
-        return [new StoragePart(), new BlockPart(), new HypervisorPart()];
+        return [new StoragePart(), new SwitchPart(), new BlockPart(), new HypervisorPart()];
     }
 }

@@ -1,7 +1,9 @@
 // The SwitchAdmin API (proto/switch.proto) as plain methods; the node binds them to gRPC. Reads run on
 // the datapath thread (InvokeAsync) so they see one consistent state. Expected failures are exceptions
 // of the kinds the RPC layer maps to status codes: KeyNotFoundException (NOT_FOUND) for an unknown
-// network or port, ArgumentException (INVALID_ARGUMENT) for a request that makes no sense.
+// network or port, ArgumentException (INVALID_ARGUMENT) for a request that makes no sense,
+// InvalidOperationException (FAILED_PRECONDITION) for a port that cannot be attached now (the name is
+// taken, the interface does not exist).
 using System.Runtime.CompilerServices;
 using Fabric.Proto;
 using Fabric.Switch.Bridging;
@@ -85,13 +87,70 @@ public sealed class SwitchAdminService
             return reply;
         });
 
+    /// <summary>
+    /// Attaches a port (AttachPort): a VM NIC on a stream socket (the same path the hypervisor takes
+    /// through ISwitchPorts), a host interface, or a TAP. The network must be one the switch has.
+    /// </summary>
+    public async Task<AttachPortReply> AttachPort(AttachPortRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Port)) throw new ArgumentException("a port name is required");
+        await _switch.InvokeAsync(dp => RequireNetwork(dp, request.Network)).ConfigureAwait(false);
+        string kind = string.IsNullOrEmpty(request.Kind) ? "stream" : request.Kind.ToLowerInvariant();
+        Fabric.Core.Net.PortAttachResult result;
+        switch (kind)
+        {
+            case "stream":
+                if (string.IsNullOrWhiteSpace(request.SocketPath)) throw new ArgumentException("a stream port needs socket_path (the unix socket QEMU listens on)");
+                if (string.IsNullOrWhiteSpace(request.Mac)) throw new ArgumentException("a stream port needs the NIC's MAC address");
+                if (!MacAddress.TryParse(request.Mac, out _)) throw new ArgumentException($"'{request.Mac}' is not a MAC address");
+                result = await _switch.AttachStreamPortAsync(new Fabric.Core.Net.VmPortSpec(request.Port, request.Network, request.Mac, request.Ip),
+                    request.SocketPath, !request.Inactive, cancellationToken).ConfigureAwait(false);
+                break;
+            case "interface":
+                if (string.IsNullOrWhiteSpace(request.Interface)) throw new ArgumentException("an interface port needs the interface name");
+                result = await _switch.AttachHostInterfaceAsync(request.Port, request.Interface, request.Network, !request.NoOffloads, cancellationToken).ConfigureAwait(false);
+                break;
+            case "tap":
+                if (string.IsNullOrWhiteSpace(request.Interface)) throw new ArgumentException("a tap port needs the name of the TAP interface to create");
+                result = await _switch.AttachTapAsync(request.Port, request.Interface, request.Network, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                throw new ArgumentException($"port kind '{request.Kind}': use stream, interface or tap");
+        }
+        if (!result.Ok) throw new InvalidOperationException(result.Error);
+        return await _switch.InvokeAsync(dp => new AttachPortReply
+        {
+            Port = PortEntry(dp.Port(request.Port) ?? throw new KeyNotFoundException($"port {request.Port} went away right after it was attached")),
+        }).ConfigureAwait(false);
+    }
+
+    public async Task<DetachPortReply> DetachPort(DetachPortRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Port)) throw new ArgumentException("a port name is required");
+        var kind = await _switch.InvokeAsync(dp => dp.Port(request.Port)?.Kind).ConfigureAwait(false);
+        if (kind is null) return new DetachPortReply { Removed = false };
+        if (kind is PortKind.Tunnel or PortKind.Trunk)
+            throw new ArgumentException($"port {request.Port} is the switch's {(kind == PortKind.Tunnel ? "VXLAN endpoint" : "VLAN uplink")}: it follows the cluster map and the node's config, not DetachPort");
+        await _switch.DetachPortAsync(request.Port, cancellationToken).ConfigureAwait(false);
+        return new DetachPortReply { Removed = true };
+    }
+
+    public async Task<ActivatePortReply> ActivatePort(ActivatePortRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(request.Port)) throw new ArgumentException("a port name is required");
+        var exists = await _switch.InvokeAsync(dp => dp.Port(request.Port) is not null).ConfigureAwait(false);
+        if (!exists) throw new KeyNotFoundException($"no port '{request.Port}' on this node's switch");
+        await _switch.ActivatePortAsync(request.Port, cancellationToken).ConfigureAwait(false);
+        return new ActivatePortReply();
+    }
+
     /// <summary>Builds the packet the request describes and walks it through the tables without sending it.</summary>
     public Task<TraceReply> Trace(TraceRequest request, CancellationToken cancellationToken) =>
         _switch.InvokeAsync(dp =>
         {
             var net = RequireNetwork(dp, request.Network);
             var port = dp.Port(request.FromPort) ?? throw new KeyNotFoundException($"no port '{request.FromPort}' on this node's switch (see `fabric net show {net.Name}`)");
-            var frame = BuildTraceFrame(dp, net, port, request, out uint fromNode);
+            var frame = BuildTraceFrame(dp, net, port, request, out uint fromNode, out var srcMac, out uint srcIp);
             var err = port.Kind == PortKind.Tunnel
                 ? FrameParser.ParseVxlan(frame, port.Number, out var key, out _)
                 : FrameParser.Parse(frame, port.Number, out key, out _);
@@ -104,7 +163,14 @@ public sealed class SwitchAdminService
                 "-------------",
             };
             var d = dp.Compute(key, port, lines);
-            var reply = new TraceReply { Flow = FormatFlow(dp, key), ArpReply = d.ArpReplyMac != 0 };
+            var reply = new TraceReply
+            {
+                Flow = FormatFlow(dp, key),
+                ArpReply = d.ArpReplyMac != 0,
+                SrcMac = srcMac.ToString(),
+                SrcIp = srcIp == 0 ? "" : IpBits.FormatIpv4(srcIp),
+            };
+            reply.RemoteNodes.AddRange(d.Outputs.Where(o => o.Encap == OutputEncap.Vxlan).Select(o => dp.NodeName(o.Node)).Distinct());
             reply.Lines.AddRange(lines);
             foreach (var o in d.Outputs)
                 reply.Outputs.Add(o.Encap switch
@@ -253,13 +319,13 @@ public sealed class SwitchAdminService
     private static string FormatFlow(SwitchDatapath dp, in FlowKey key) =>
         key.ToString().Replace($"in_port={key.InPort}", $"in_port={dp.PortName(key.InPort)}");
 
-    private static byte[] BuildTraceFrame(SwitchDatapath dp, SwitchNetwork net, SwitchPort port, TraceRequest r, out uint fromNode)
+    private static byte[] BuildTraceFrame(SwitchDatapath dp, SwitchNetwork net, SwitchPort port, TraceRequest r, out uint fromNode, out MacAddress src, out uint srcIp)
     {
         fromNode = 0;
         if (!MacAddress.TryParse(r.DstMac, out var dst)) throw new ArgumentException($"--dst-mac '{r.DstMac}' is not a MAC address");
-        MacAddress src = port.Kind == PortKind.Vm ? port.Mac : MacAddress.Parse("02:00:00:00:00:01");
+        src = port.Kind == PortKind.Vm ? port.Mac : MacAddress.Parse("02:00:00:00:00:01");
         if (!string.IsNullOrEmpty(r.SrcMac) && !MacAddress.TryParse(r.SrcMac, out src)) throw new ArgumentException($"--src-mac '{r.SrcMac}' is not a MAC address");
-        uint srcIp = port.Ipv4;
+        srcIp = port.Ipv4;
         if (!string.IsNullOrEmpty(r.SrcIp) && !IpBits.TryParseIpv4(r.SrcIp, out srcIp)) throw new ArgumentException($"--src-ip '{r.SrcIp}' is not an IPv4 address");
         uint dstIp = 0;
         bool hasIp = !string.IsNullOrEmpty(r.DstIp);

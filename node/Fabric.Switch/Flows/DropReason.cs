@@ -36,4 +36,6 @@ public enum DropReason : byte
     NoNetwork,
     /// <summary>A frame with offload state (GSO, partial checksum) the software fallback cannot complete.</summary>
     OffloadUnsupported,
+    /// <summary>A VM port sent an 802.1Q-tagged frame: a VM NIC is an access port (untagged only), as in OVS.</summary>
+    TaggedOnAccess,
 }

@@ -90,7 +90,9 @@ public static class FlowCompiler
     {
         string owner = $"port:{p.Name}";
         FlowAction[] admit = [FlowAction.SetNetwork(n.Id), FlowAction.GotoTable(TableAclFromVm)];
-        var self = new FlowMatch { InPort = p.Number, EthSrc = p.Mac };
+        // Only untagged frames are admitted: a VM NIC is an access port, and a tag it adds itself must not
+        // ride inside its network's frames to where a tag means something (a trunk, a guest's VLAN device).
+        var self = new FlowMatch { InPort = p.Number, EthSrc = p.Mac, Vlan = FlowMatch.Untagged };
         rules.Add(new FlowRule(TableIngress, 310, new FlowMatch { InPort = p.Number, Flags = FlowKeyFlags.ArpShaMismatch },
             [FlowAction.Drop(DropReason.SpoofedMac)], owner));
         if (p.Ipv4 != 0)
@@ -110,6 +112,7 @@ public static class FlowCompiler
         }
         // IPv6, RARP and other protocols: the MAC is enforced; the map knows no IPv6 addresses to enforce.
         rules.Add(new FlowRule(TableIngress, 100, self, admit, owner));
+        rules.Add(new FlowRule(TableIngress, 60, self with { Vlan = null }, [FlowAction.Drop(DropReason.TaggedOnAccess)], owner));
         rules.Add(new FlowRule(TableIngress, 50, new FlowMatch { InPort = p.Number }, [FlowAction.Drop(DropReason.SpoofedMac)], owner));
     }
 

@@ -39,6 +39,10 @@ public class PortSecurityAclTests
         net.Send("a", TestNet.Build(f => PacketBuilder.RarpAnnounce(f, a.Mac)));
         Assert.Equal(5, b.Received.Count);
         Assert.Equal(5, a.Counters.DropPackets);
+        // A VM NIC is an access port: an 802.1Q tag of its own (even from its MAC and IP) does not pass.
+        net.Send("a", TestNet.Build(f => PacketBuilder.Udp(f, b.Mac, a.Mac, Ip1, Ip2, 1, 2, new byte[4], vlan: 10)));
+        Assert.Equal(1, a.Counters.DropsByReason[(int)DropReason.TaggedOnAccess]);
+        Assert.Equal(5, b.Received.Count);
     }
 
     [Fact]
@@ -105,7 +109,7 @@ public class PortSecurityAclTests
         var trace = new List<string>();
         var d = net.Dp.Compute(key, a, trace);
         var text = string.Join('\n', trace);
-        Assert.Contains("0. priority 300 in_port=a,dl_src=52:54:00:00:00:01,ip,nw_src=10.0.0.1", text);
+        Assert.Contains("0. priority 300 in_port=a,vlan_tci=0,dl_src=52:54:00:00:00:01,ip,nw_src=10.0.0.1", text);
         Assert.Contains("set_network:blue", text);
         Assert.Contains("normal", text);
         Assert.Contains("broadcast: flood", text);
