@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side block I/O in one run, one client for all (qemu-img bench, host side, no emulated CPU):
-#   ours      our NBD export (bench/Fabric.Bench blk-host: today a FileBlockVolume; the node will serve a
-#             3-replica volume through the same server)
-#   ours+c    the same with the FASTER block cache on (re-read rows)
+#   ours      a 3-replica volume of a real 3-node Fabric cluster (fabric up on private loopback addresses),
+#             served by node n2 through `fabric volume export-nbd` (NBD over its unix socket)
+#   ours+c    the same on node n1, which runs with block_cache = "512MiB" (the FASTER cache; re-read rows)
 #   qemu-nbd  qemu-nbd on a local raw file: the no-replication limit
 #   ceph      QEMU's rbd driver on Ceph 16 (peers/ceph-up.sh: 1 mon, 3 OSDs, size 3), when it comes up
-# plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: ours vs
-# qemu-storage-daemon's vhost-user-blk export of a local raw file.
+# plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: a Fabric VM on a
+# 3-replica volume vs qemu-storage-daemon's vhost-user-blk export of a local raw file.
 # Usage: bench/blk-compare.sh [--no-ceph] [--no-guest] [--quick]
 # Prints a markdown table of IOPS / MiB/s and ratios. Needs root for Ceph; installs missing Debian packages.
 set -euo pipefail
@@ -26,7 +26,9 @@ done
 WORK="$(mktemp -d /tmp/blkcmp.XXXXXX)"
 PIDS=()
 CEPH_UP=0
+FABRIC_UP=0
 cleanup() {
+  if [[ $FABRIC_UP == 1 ]]; then $FABRIC down --purge >/dev/null 2>&1 || true; fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   if [[ $CEPH_UP == 1 ]]; then bash "$PEERS/ceph-down.sh" "$WORK/ceph" >/dev/null 2>&1 || true; fi
@@ -39,9 +41,13 @@ if ! need qemu-img || ! need qemu-nbd || ! need qemu-storage-daemon || ! need qe
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-utils qemu-system-x86 >/dev/null
 fi
 
-echo "blk-compare: building bench/Fabric.Bench ..." >&2
+echo "blk-compare: building bench/Fabric.Bench, the node and the CLI ..." >&2
 dotnet build "$ROOT/bench/Fabric.Bench/Fabric.Bench.csproj" -c Release -nologo -v q -clp:ErrorsOnly >&2
+dotnet build "$ROOT/node/Fabric.Node/Fabric.Node.csproj" -c Release -nologo -v q -clp:ErrorsOnly >&2
+dotnet build "$ROOT/cluster/Fabric.Cli/Fabric.Cli.csproj" -c Release -nologo -v q -clp:ErrorsOnly >&2
 BENCH="$ROOT/artifacts/bin/Fabric.Bench/release/Fabric.Bench.dll"
+export FABRIC_ROOT="$ROOT"
+FABRIC="dotnet $ROOT/artifacts/bin/Fabric.Cli/release/fabric.dll --home $WORK/fabric"
 
 wait_for() { # wait_for FILE PATTERN SECONDS
   for _ in $(seq $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -51,23 +57,37 @@ wait_sock() { for _ in $(seq 100); do [[ -S "$1" ]] && return 0; sleep 0.1; done
 
 SIZE_MIB=1024
 # ---- targets --------------------------------------------------------------------------------------
-mkdir -p "$WORK/ours" "$WORK/oursc"
-dotnet "$BENCH" blk-host --dir "$WORK/ours" --name bench --size-mib $SIZE_MIB --nbd-socket "$WORK/ours.sock" \
-  > "$WORK/ours.log" 2>&1 &
-PIDS+=($!)
-dotnet "$BENCH" blk-host --dir "$WORK/oursc" --name bench --size-mib $SIZE_MIB --nbd-socket "$WORK/oursc.sock" --cache --cache-mib 512 \
-  > "$WORK/oursc.log" 2>&1 &
-PIDS+=($!)
+# A Fabric cluster of its own: three nodes on the first free 127.0.N.1-3 (N from 200 up).
+NET=""
+for n in $(seq 200 250); do
+  if ! ss -ltn 2>/dev/null | grep -q " 127\.0\.$n\.[123]:7000 "; then NET="127.0.$n"; break; fi
+done
+[[ -n "$NET" ]] || { echo "blk-compare: no free 127.0.N.x addresses for the cluster" >&2; exit 1; }
+mkdir -p "$WORK/fabric"
+{
+  printf '[cluster]\nname = "blkbench"\nmonitors = ["n1"]\n'
+  for i in 1 2 3; do
+    printf '\n[[node]]\nname = "n%s"\ngrpc = "%s.%s:7000"\ndata = "%s.%s"\nfailure_domain = "rack1/n%s"\ncapacity = "16GiB"\nvm_memory = "1GiB"\nvm_cpus = 2\n' \
+      "$i" "$NET" "$i" "$NET" "$i" "$i"
+    [[ $i == 1 ]] && printf 'block_cache = "512MiB"\n'
+  done
+  printf '\n[[pool]]\nname = "rbd"\nreplicas = 3\nmin_replicas = 2\npg_count = 64\n'
+  for v in bench benchc; do printf '\n[[volume]]\nname = "%s"\npool = "rbd"\nsize = "%sMiB"\n' "$v" "$SIZE_MIB"; done
+  printf '\n[[volume]]\nname = "gdisk"\npool = "rbd"\nsize = "256MiB"\n'
+} > "$WORK/cluster.toml"
+echo "blk-compare: fabric up (3 nodes on $NET.1-3) ..." >&2
+FABRIC_UP=1
+$FABRIC up "$WORK/cluster.toml" > "$WORK/fabric-up.log" 2>&1 || { cat "$WORK/fabric-up.log" >&2; exit 1; }
+OURS_URI="$($FABRIC volume export-nbd bench --node n2 2>/dev/null)"
+OURSC_URI="$($FABRIC volume export-nbd benchc --node n1 2>/dev/null)"
 qemu-img create -q -f raw "$WORK/local.raw" ${SIZE_MIB}M
 qemu-nbd -t -f raw -x bench -k "$WORK/qnbd.sock" -e 8 --cache=writeback "$WORK/local.raw" > "$WORK/qnbd.log" 2>&1 &
 PIDS+=($!)
-wait_for "$WORK/ours.log" READY 60
-wait_for "$WORK/oursc.log" READY 60
 wait_sock "$WORK/qnbd.sock"
 
 declare -A TARGET
-TARGET[ours]="nbd+unix:///bench?socket=$WORK/ours.sock"
-TARGET[oursc]="nbd+unix:///bench?socket=$WORK/oursc.sock"
+TARGET[ours]="$OURS_URI"
+TARGET[oursc]="$OURSC_URI"
 TARGET[qnbd]="nbd+unix:///bench?socket=$WORK/qnbd.sock"
 COLUMNS_=(ours qnbd)
 
@@ -120,7 +140,7 @@ row r4m   "4 MiB read QD4"                MiB/s $((200 / SCALE))   4  4M
 
 # The cache: the same 64 MiB read twice (cold, then warm) with and without the FASTER cache.
 for col in ours oursc; do
-  bench "${TARGET[$col]}" 16384 1 4096 -w >/dev/null   # fill (write-through fills the cache too)
+  bench "${TARGET[$col]}" 16384 16 4096 -w >/dev/null   # fill (write-through fills the cache too)
 done
 for col in ours oursc; do
   R[rr1,$col]="$(bench "${TARGET[$col]}" 16384 1 4096)"
@@ -152,13 +172,15 @@ WEOF
       -object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem \
       -chardev socket,id=c0,path="$1" -device vhost-user-blk-pci,chardev=c0,num-queues=1 > "$2" 2>&1 || true
   }
-  mkdir -p "$WORK/gours"
-  dotnet "$BENCH" blk-host --dir "$WORK/gours" --name disk --size-mib 256 --vhost-socket "$WORK/gours.sock" \
-    > "$WORK/gours.log" 2>&1 &
-  GP=$!; PIDS+=($GP)
-  wait_for "$WORK/gours.log" READY 60
-  echo "blk-compare: guest on our vhost-user-blk ..." >&2
-  boot "$WORK/gours.sock" "$WORK/guest-ours.log"
+  mkdir -p "$WORK/fabric/images"
+  ln -sfn "$ROOT/artifacts/guest" "$WORK/fabric/images/tiny"
+  echo "blk-compare: guest: a Fabric VM on a 3-replica volume (vhost-user-blk) ..." >&2
+  $FABRIC vm create gbench --memory 256MiB --accel tcg --disk gdisk --node n2 --workload "$WL" --cmdline "panic=-1 fabric.poweroff=1" > "$WORK/gvm.log" 2>&1 || cat "$WORK/gvm.log" >&2
+  for _ in $(seq 600); do
+    $FABRIC vm list --json 2>/dev/null | grep -q '"state": "stopped"' && break
+    sleep 0.5
+  done
+  $FABRIC vm console gbench > "$WORK/guest-ours.log" 2>&1 || true
   GUEST_OURS_W="$(sed -n 's/^GUEST_W_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
   GUEST_OURS_R="$(sed -n 's/^GUEST_R_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
 
@@ -181,7 +203,7 @@ mibs() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v * 4; else 
 echo
 echo "## Block I/O, same client (qemu-img bench -t none), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
 echo
-hdr="| test | unit | ours (NBD) | qemu-nbd local file |"
+hdr="| test | unit | ours (NBD, 3-replica volume) | qemu-nbd local file |"
 sep="|---|---|---:|---:|"
 [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && { hdr="$hdr Ceph rbd (size 3) |"; sep="$sep---:|"; }
 hdr="$hdr ours / local |"; sep="$sep---:|"
@@ -212,7 +234,7 @@ if [[ $GUEST == 1 ]]; then
   echo
   echo "## Guest-side QD1 (TCG guest, busybox dd O_DIRECT 4 KiB, $N ops) through vhost-user-blk"
   echo
-  echo "| test | ours | qemu-storage-daemon (local file) | ours / qsd |"
+  echo "| test | ours (3-replica volume) | qemu-storage-daemon (local file) | ours / qsd |"
   echo "|---|---:|---:|---:|"
   echo "| 4 KiB write QD1 IOPS | ${GUEST_OURS_W:-ERR} | ${GUEST_QSD_W:-ERR} | $(ratio "${GUEST_OURS_W:-x}" "${GUEST_QSD_W:-x}") |"
   echo "| 4 KiB read QD1 IOPS | ${GUEST_OURS_R:-ERR} | ${GUEST_QSD_R:-ERR} | $(ratio "${GUEST_OURS_R:-x}" "${GUEST_QSD_R:-x}") |"

@@ -83,7 +83,7 @@ public sealed class BlockPart : INodePart
                 AcquireLock = (volume, ct) => _locks.AcquireAsync(volume.Name, HolderOf(volume), ct),
                 ReleaseLock = (volume, ct) => _locks.ReleaseAsync(volume.Name, HolderOf(volume), ct),
             }, _cache, _log);
-            _table = new NbdExportTable(_volumes);
+            _table = new NbdExportTable(_volumes, _cache);
             _nbd = StartNbd(node, _table, _log);
             node.VmDisks = _exports;
             _state = "running";

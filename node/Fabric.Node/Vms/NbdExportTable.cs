@@ -1,3 +1,4 @@
+using Fabric.BlockBackend.Cache;
 using Fabric.Core.Io;
 
 namespace Fabric.Node.Vms;
@@ -6,8 +7,10 @@ namespace Fabric.Node.Vms;
 /// The volumes a node serves to tools over NBD (`fabric volume export-nbd`): only these names open; each
 /// with its own read-only flag. Everything else the NBD server is asked for is refused with the fix.
 /// Unexporting stops new connections; connections already open keep their volume until they close.
+/// With the node's block cache, a writable export (it holds the volume's lock) is served through it; each
+/// opening starts from an empty cache generation, so nothing cached before the lock was last held is served.
 /// </summary>
-public sealed class NbdExportTable(IBlockVolumeProvider volumes) : IBlockVolumeProvider
+public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cache = null) : IBlockVolumeProvider
 {
     private readonly Dictionary<string, Entry> _exports = new(StringComparer.Ordinal);
 
@@ -41,7 +44,17 @@ public sealed class NbdExportTable(IBlockVolumeProvider volumes) : IBlockVolumeP
         {
             return ValueTask.FromResult(OpenVolumeResult.Fail($"volume '{volumeName}' is not exported by this node (fabric volume export-nbd {volumeName})"));
         }
-        return volumes.OpenAsync(volumeName, new VolumeOpenOptions(false, entry.ReadOnly || options.ReadOnly, "nbd"), cancellationToken);
+        return OpenAsync(entry, options, cancellationToken);
+    }
+
+    private async ValueTask<OpenVolumeResult> OpenAsync(Entry entry, VolumeOpenOptions options, CancellationToken cancellationToken)
+    {
+        var opened = await volumes.OpenAsync(entry.Volume, new VolumeOpenOptions(false, entry.ReadOnly || options.ReadOnly, "nbd"), cancellationToken).ConfigureAwait(false);
+        if (opened.Volume is { } volume && cache is not null && entry.Locked && !volume.ReadOnly)
+        {
+            return OpenVolumeResult.Ok(new CachedBlockVolume(volume, cache, ownsInner: true));
+        }
+        return opened;
     }
 
     public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
