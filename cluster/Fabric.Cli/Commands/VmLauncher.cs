@@ -88,13 +88,19 @@ public static class VmLauncher
         {
             var map = await monitors.GetLatestMapAsync(cancellationToken).ConfigureAwait(false);
             var vm = map.FindVm(name) ?? throw new CliException($"VM {name} does not exist (fabric vm list shows the VMs)");
-            if (vm.WantRunning && VmPlacement.IsLive(vm.State) && (requestedNode is null || map.FindNode(vm.NodeId)?.Name == requestedNode))
+            var current = map.FindNode(vm.NodeId);
+            if (vm.WantRunning && current is { State: NodeState.Up } && vm.State != VmState.Crashed && (requestedNode is null || current.Name == requestedNode))
             {
-                return new Started(name, map.FindNode(vm.NodeId)?.Name ?? "?", vm.Generation, WasRunning: true);
+                // Wanted on a node that is up: that node runs it (or is starting it, e.g. after `fabric down` and `up`).
+                return new Started(name, current.Name, vm.Generation, WasRunning: VmPlacement.IsLive(vm.State));
             }
-            if (VmPlacement.IsLive(vm.State) && vm.State != VmState.Starting)
+            if (VmPlacement.IsLive(vm.State) && current is { State: NodeState.Up })
             {
-                throw new CliException($"VM {name} is {vm.State.StateText()} on node {map.FindNode(vm.NodeId)?.Name}; stop it first (fabric vm stop {name})");
+                throw new CliException($"VM {name} is {vm.State.StateText()} on node {current.Name}; stop it first (fabric vm stop {name})");
+            }
+            if (VmPlacement.IsLive(vm.State))
+            {
+                throw new CliException($"VM {name} is {vm.State.StateText()} on node {current?.Name ?? "(none)"}, which is down; `fabric vm stop {name}` marks it stopped, then start it elsewhere");
             }
             if (DiskConflict(map, vm.Spec) is { } conflict) throw new CliException(conflict);
             var placement = VmPlacement.Choose(map, vm.Spec, requestedNode);
