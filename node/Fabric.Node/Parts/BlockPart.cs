@@ -190,7 +190,12 @@ public sealed class BlockPart : INodePart
                 }
                 locked = true;
             }
-            var entry = new NbdExportTable.Entry(request.Volume, request.ReadOnly, locked);
+            var (entry, openError) = await table.PrepareAsync(request.Volume, request.ReadOnly, locked, cancellationToken).ConfigureAwait(false);
+            if (entry is null)
+            {
+                if (locked) await locks.ReleaseAsync(request.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
+                throw new RpcException(StatusCode.FailedPrecondition, $"volume {request.Volume} cannot be opened: {openError}");
+            }
             table.TryAdd(entry);
             _log!.LogInformation("Volume {Volume} exported over NBD ({Mode})", request.Volume, request.ReadOnly ? "read-only" : "writable, locked");
             return Info(entry, existed: false);
@@ -209,6 +214,11 @@ public sealed class BlockPart : INodePart
         {
             var entry = table.Remove(request.Volume);
             if (entry is null) return new UnexportNbdReply { Removed = false };
+            if (entry.Cached is { } cached)
+            {
+                await cached.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await cached.DisposeAsync().ConfigureAwait(false);
+            }
             if (entry.Locked)
             {
                 var error = await locks.ReleaseAsync(request.Volume, NbdExportHolder, cancellationToken).ConfigureAwait(false);
@@ -249,9 +259,10 @@ public sealed class BlockPart : INodePart
         if (_nbd is not null) await _nbd.DisposeAsync().ConfigureAwait(false);
         if (_table is not null && _locks is not null)
         {
-            foreach (var entry in _table.List().Where(e => e.Locked))
+            foreach (var entry in _table.List())
             {
-                await _locks.ReleaseAsync(entry.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
+                if (entry.Cached is { } cached) await cached.DisposeAsync().ConfigureAwait(false);
+                if (entry.Locked) await _locks.ReleaseAsync(entry.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
             }
         }
         if (_exports is not null) await _exports.DisposeAsync().ConfigureAwait(false);

@@ -7,14 +7,25 @@ namespace Fabric.Node.Vms;
 /// The volumes a node serves to tools over NBD (`fabric volume export-nbd`): only these names open; each
 /// with its own read-only flag. Everything else the NBD server is asked for is refused with the fix.
 /// Unexporting stops new connections; connections already open keep their volume until they close.
-/// With the node's block cache, a writable export (it holds the volume's lock) is served through it; each
-/// opening starts from an empty cache generation, so nothing cached before the lock was last held is served.
+/// With the node's block cache, a writable export (it holds the volume's lock) is served through one cached
+/// volume that lives as long as the export (and so as the lock): every connection shares it, and it starts from
+/// an empty cache generation, so nothing cached before the lock was last held is served.
 /// </summary>
 public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cache = null) : IBlockVolumeProvider
 {
     private readonly Dictionary<string, Entry> _exports = new(StringComparer.Ordinal);
 
-    public sealed record Entry(string Volume, bool ReadOnly, bool Locked);
+    /// <param name="Cached">The export's cached volume (writable exports on a node with a cache), owned by the entry.</param>
+    public sealed record Entry(string Volume, bool ReadOnly, bool Locked, IBlockVolume? Cached = null);
+
+    /// <summary>The entry for a new export: with the cache, its cached volume is opened now (null + error when the volume cannot be opened).</summary>
+    public async ValueTask<(Entry? Entry, string? Error)> PrepareAsync(string volume, bool readOnly, bool locked, CancellationToken cancellationToken)
+    {
+        if (cache is null || readOnly || !locked) return (new Entry(volume, readOnly, locked), null);
+        var opened = await volumes.OpenAsync(volume, new VolumeOpenOptions(false, false, "nbd export"), cancellationToken).ConfigureAwait(false);
+        if (opened.Volume is null) return (null, opened.Error);
+        return (new Entry(volume, readOnly, locked, new CachedBlockVolume(opened.Volume, cache, ownsInner: true)), null);
+    }
 
     public Entry? Find(string volume)
     {
@@ -47,14 +58,10 @@ public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cac
         return OpenAsync(entry, options, cancellationToken);
     }
 
-    private async ValueTask<OpenVolumeResult> OpenAsync(Entry entry, VolumeOpenOptions options, CancellationToken cancellationToken)
+    private ValueTask<OpenVolumeResult> OpenAsync(Entry entry, VolumeOpenOptions options, CancellationToken cancellationToken)
     {
-        var opened = await volumes.OpenAsync(entry.Volume, new VolumeOpenOptions(false, entry.ReadOnly || options.ReadOnly, "nbd"), cancellationToken).ConfigureAwait(false);
-        if (opened.Volume is { } volume && cache is not null && entry.Locked && !volume.ReadOnly)
-        {
-            return OpenVolumeResult.Ok(new CachedBlockVolume(volume, cache, ownsInner: true));
-        }
-        return opened;
+        if (entry.Cached is { } cached) return ValueTask.FromResult(OpenVolumeResult.Ok(new SharedVolumeView(cached)));
+        return volumes.OpenAsync(entry.Volume, new VolumeOpenOptions(false, entry.ReadOnly || options.ReadOnly, "nbd"), cancellationToken);
     }
 
     public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
