@@ -60,6 +60,10 @@ public sealed partial class OsdCore
 
     public long RecoveredObjects { get; private set; }
 
+    /// <summary>Called with every log entry this OSD creates as primary, before it is replicated
+    /// (the simulation's fencing checker).</summary>
+    internal Action<PgLogEntry>? EntryCreated { get; set; }
+
     /// <summary>Loads the persisted PGs. Call once before anything else.</summary>
     public void Start()
     {
@@ -121,6 +125,12 @@ public sealed partial class OsdCore
             case StorageMessageType.MsgPgRemove:
                 HandlePgRemove(from, (PgRemove)header);
                 break;
+            case StorageMessageType.MsgScrubRequest:
+                HandleScrubRequest(from, (ScrubRequest)header);
+                break;
+            case StorageMessageType.MsgScrubMap:
+                HandleScrubMap(from, (ScrubMap)header);
+                break;
             default:
                 break;
         }
@@ -152,9 +162,18 @@ public sealed partial class OsdCore
             {
                 RetransmitWrites(pg, now);
                 RetransmitRecovery(pg, now);
+                if (pg.IsPrimary)
+                {
+                    if (pg.TrimScanNeeded && pg.Scrub is null)
+                    {
+                        ScanForTrim(pg);
+                    }
+                    RunTrims(pg);
+                }
             }
         }
         ScheduleRecovery();
+        ScheduleScrubs();
     }
 
     private PgState GetOrCreatePg(PgId id)

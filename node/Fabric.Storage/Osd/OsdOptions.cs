@@ -27,4 +27,25 @@ public sealed record OsdOptions
 
     /// <summary>Capacity reported when the store cannot tell.</summary>
     public long CapacityBytes { get; init; } = 100L << 30;
+
+    /// <summary>Each PG this OSD leads is scrubbed this often (0 = only on demand). Default: daily, like Ceph.</summary>
+    public long ScrubIntervalMs { get; init; } = 24L * 3600 * 1000;
+
+    /// <summary>Each PG is deep-scrubbed (every block re-read and checked) this often (0 = only on demand). Default: weekly.</summary>
+    public long DeepScrubIntervalMs { get; init; } = 7L * 24 * 3600 * 1000;
+
+    /// <summary>Repair what a scheduled scrub finds inconsistent without waiting for `fabric pg repair`.</summary>
+    public bool AutoRepair { get; init; }
+
+    /// <summary>Objects compared per scrub chunk: writes to them wait while the chunk is compared.</summary>
+    public int ScrubChunkObjects { get; init; } = 16;
+
+    /// <summary>Pause between scrub chunks (ms), to leave room for client I/O.</summary>
+    public int ScrubSleepMs { get; init; }
+
+    /// <summary>PGs this OSD scrubs at once as primary.</summary>
+    public int MaxScrubs { get; init; } = 1;
+
+    /// <summary>Snap trim operations (dropping clones of deleted snapshots) in flight per PG.</summary>
+    public int MaxTrimOps { get; init; } = 4;
 }
