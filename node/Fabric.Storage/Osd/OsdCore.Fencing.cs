@@ -12,7 +12,8 @@ namespace Fabric.Storage.Osd;
 //     |                            |                              |   -> NOT_LOCK_OWNER
 //     |                            |                              |<--ClientOp(write, Lb, e >= Lb)--|
 //
-// The rule (checked by the primary, against its own map, before the write is applied or logged):
+// The rule (checked by the primary against its own map when the write arrives, and again right before
+// it is logged and applied, since a write may wait for peering, recovery or a scrub chunk meanwhile):
 //   1. the client identity (from the connection's Hello) is not blocklisted;
 //   2. for an object of a volume: when the volume's lock is held, the identity is its owner and the
 //      write's lock epoch is the lock's acquired_epoch; when it is free, the write claims no lock

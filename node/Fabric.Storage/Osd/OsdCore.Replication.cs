@@ -58,17 +58,9 @@ public sealed partial class OsdCore
             Reply(op, OsdStatus.Invalid, 0, 0, false, default, "malformed op");
             return;
         }
-        if (op.IsWrite)
+        if (op.IsWrite && RefuseIfFenced(op))
         {
-            OsdStatus allowed = CheckWriteAllowed(op);
-            if (allowed != OsdStatus.Ok)
-            {
-                FencedWrites++;
-                Reply(op, allowed, 0, 0, false, default, allowed == OsdStatus.Fenced
-                    ? $"{op.Client} is blocklisted"
-                    : $"{op.Client} does not hold the exclusive lock of the volume (lock epoch {c.LockEpoch}) in map epoch {_epoch}");
-                return;
-            }
+            return;
         }
         if (pg.Phase != PgPhase.Active)
         {
@@ -87,6 +79,12 @@ public sealed partial class OsdCore
             if (op.Client.Length > 0 && pg.InFlightByRequest.TryGetValue(key, out InFlightWrite? running))
             {
                 running.Duplicates.Add(op);
+                return;
+            }
+            // Checked again here, with the map of this moment: the op may have waited (peering, recovery,
+            // a scrub chunk) while maps moved on; every path to StartWrite comes through here.
+            if (RefuseIfFenced(op))
+            {
                 return;
             }
             if (InScrubChunk(pg, name))
@@ -128,6 +126,21 @@ public sealed partial class OsdCore
             return;
         }
         DoRead(pg, op);
+    }
+
+    /// <summary>Refuses a write that breaks the fencing rule (OsdCore.Fencing.cs); true when it did.</summary>
+    private bool RefuseIfFenced(PendingClientOp op)
+    {
+        OsdStatus allowed = CheckWriteAllowed(op);
+        if (allowed == OsdStatus.Ok)
+        {
+            return false;
+        }
+        FencedWrites++;
+        Reply(op, allowed, 0, 0, false, default, allowed == OsdStatus.Fenced
+            ? $"{op.Client} is blocklisted"
+            : $"{op.Client} does not hold the exclusive lock of the volume (lock epoch {op.Op.LockEpoch}) in map epoch {_epoch}");
+        return true;
     }
 
     private void StartWrite(PgState pg, PendingClientOp op, ulong barrierFor)

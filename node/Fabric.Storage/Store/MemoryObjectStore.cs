@@ -155,7 +155,7 @@ public sealed class MemoryObjectStore : IObjectStore
         byte[] end = StoreKeys.PrefixEnd(prefix);
         lock (_lock)
         {
-            var candidates = new List<Entry>(Between(_durable, start, end));
+            var candidates = new List<Entry>(Between(_durable, start, end).Where(e => e.Value!.Length > 0));
             if (candidates.Count == 0)
             {
                 return false;
