@@ -354,6 +354,10 @@ public sealed class SimRun
             foreach (PgStatus pg in node.Core.ListPgs(new ListPgsRequest { PrimaryOnly = true }).Pgs)
             {
                 sb.Append($"n{node.Id} pg {pg.Pg} {pg.State} acting=[{string.Join(",", pg.Acting)}] degraded={pg.DegradedObjects} epoch={node.Core.Epoch}\n");
+                if (!pg.State.StartsWith("active+clean", StringComparison.Ordinal))
+                {
+                    sb.Append("    " + node.Core.DescribeRecovery(pg.Pg) + "\n");
+                }
             }
         }
         sb.Append($"outstanding client ops: {string.Join(",", _cluster.Clients.Select(c => c.Client.Outstanding))}\n");

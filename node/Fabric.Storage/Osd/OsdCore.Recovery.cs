@@ -50,7 +50,7 @@ public sealed partial class OsdCore
             {
                 continue;
             }
-            while (_recoveryActive < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
+            while (RecoveryActive() < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
             {
                 string? next = NextToRecover(pg);
                 if (next is null)
@@ -61,6 +61,20 @@ public sealed partial class OsdCore
             }
             MaybeClean(pg);
         }
+    }
+
+    /// <summary>
+    /// Recovery ops running on this OSD as primary. Counted, not tracked in a field: a re-peer drops a
+    /// PG's recovery ops wholesale, and a separate counter leaked them (recovery then stalled for good).
+    /// </summary>
+    private int RecoveryActive()
+    {
+        int active = 0;
+        foreach (PgState pg in _pgs.Values)
+        {
+            active += pg.Recovering.Count;
+        }
+        return active;
     }
 
     private static string? NextToRecover(PgState pg)
@@ -89,7 +103,6 @@ public sealed partial class OsdCore
     {
         var op = new RecoveryOp(name) { Urgent = urgent, StartedMs = _env.NowMs };
         pg.Recovering[name] = op;
-        _recoveryActive++;
         if (pg.Missing.TryGetValue(name, out ulong need))
         {
             BeginPull(pg, op, need);
@@ -248,7 +261,6 @@ public sealed partial class OsdCore
     private void EndRecovery(PgState pg, RecoveryOp op, bool recovered)
     {
         pg.Recovering.Remove(op.Name);
-        _recoveryActive--;
         if (recovered)
         {
             RecoveredObjects++;

@@ -68,6 +68,28 @@ public sealed partial class OsdCore
         return true;
     }
 
+    /// <summary>What recovery of a PG waits for (simulation failure reports).</summary>
+    internal string DescribeRecovery(string pgText)
+    {
+        PgState? pg = _pgs.Values.FirstOrDefault(p => p.Id.ToString() == pgText);
+        if (pg is null)
+        {
+            return "no such pg";
+        }
+        var sb = new System.Text.StringBuilder();
+        sb.Append($"missing here: {string.Join(",", pg.Missing.Select(m => $"{m.Key}@{m.Value:x}"))}; ");
+        foreach ((int osd, Dictionary<string, ulong> missing) in pg.PeerMissing)
+        {
+            sb.Append($"osd.{osd} missing: {string.Join(",", missing.Select(m => $"{m.Key}@{m.Value:x}"))}; ");
+        }
+        foreach (RecoveryOp op in pg.Recovering.Values)
+        {
+            sb.Append($"recovering {op.Name}: pulling={op.Pulling} source={op.Source} tried={string.Join(",", op.TriedSources)} targets={string.Join(",", op.PushTargets)} started={op.StartedMs}; ");
+        }
+        sb.Append($"unfound: {string.Join(",", pg.Unfound)}; urgent: {string.Join(",", pg.UrgentRecovery)}; repair sources: {string.Join(",", pg.RepairSources)}; now {_env.NowMs}");
+        return sb.ToString();
+    }
+
     internal PgStatus BuildPgStatus(PgState pg)
     {
         var status = new PgStatus

@@ -41,7 +41,6 @@ public sealed partial class OsdCore
     private bool _started;
     private long _recoveryTokens;
     private long _lastTickMs;
-    private int _recoveryActive;
 
     public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null)
     {
