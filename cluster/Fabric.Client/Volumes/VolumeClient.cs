@@ -178,6 +178,12 @@ public sealed class VolumeClient : IBlockVolume
         return true;
     }
 
+    /// <summary>
+    /// Fail writes at once when this client's map says the lock moved on (default). Off, writes still go
+    /// out with the old lock epoch and the OSDs refuse them: fencing drills and tests use that.
+    /// </summary>
+    public bool LocalLockCheck { get; set; } = true;
+
     /// <summary>True when the newest map says this client holds the volume's lock.</summary>
     public bool HoldsLock => LockEpoch != 0 && CurrentView().Volume?.Lock is { } held && held.Owner == Identity && held.AcquiredEpoch == LockEpoch;
 
@@ -383,7 +389,7 @@ public sealed class VolumeClient : IBlockVolume
             }
             return BlockIoStatus.Ok;
         }
-        if (LockEpoch != 0 && !HoldsLock)
+        if (LockEpoch != 0 && LocalLockCheck && !HoldsLock)
         {
             return BlockIoStatus.Fenced; // The map says the lock moved on: do not even try.
         }
