@@ -10,7 +10,8 @@ namespace Fabric.Bench.DataServices;
 /// It takes the volume's exclusive lock (with --lock), then overwrites the first N bytes in 4 KiB blocks
 /// over and over with a pattern named by (seed, block, round), and prints one JSON line per event on
 /// stdout: "locked" (lock epoch), "progress" (every 200 writes), every failed write ("write" with status,
-/// offset and the wall-clock time it was issued), and "done". With --no-local-lock-check it keeps writing
+/// offset and the wall-clock time it was issued), with --log-every-write every successful one too ("ok"),
+/// and "done". With --no-local-lock-check it keeps writing
 /// with its old lock epoch even when its map says the lock moved on, so that the OSDs must refuse it.
 /// </summary>
 public static class VolumeWriter
@@ -31,6 +32,7 @@ public static class VolumeWriter
         int queueDepth = int.Parse(options.GetValueOrDefault("qd", "4"));
         int seed = int.Parse(options.GetValueOrDefault("seed", "1"));
         int stopAfterFenced = int.Parse(options.GetValueOrDefault("stop-after-fenced", "0"));
+        bool logEvery = options.ContainsKey("log-every-write");
         long blocks = bytes / 4096;
         long next = 0, written = 0, fenced = 0;
         var gate = new object();
@@ -47,6 +49,10 @@ public static class VolumeWriter
                 BlockIoStatus status = await volume.WriteAsync(block * 4096, buffer, false, stop.Token);
                 if (status == BlockIoStatus.Ok)
                 {
+                    if (logEvery)
+                    {
+                        Emit(new { @event = "ok", offset = block * 4096, issued_unix_ms = issuedUnixMs });
+                    }
                     if (Interlocked.Increment(ref written) % 200 == 0)
                     {
                         Emit(new { @event = "progress", written = Volatile.Read(ref written), round });
