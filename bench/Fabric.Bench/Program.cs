@@ -25,6 +25,10 @@ public static class Program
                 return Membership.MembershipBench.Run(rest);
             case "storage-host" or "storage-bench":
                 return await Storage.StorageBench.RunAsync(mode, rest);
+            case "dataservices":
+                return await DataServices.DataServicesBench.RunAsync(rest);
+            case "volume-writer":
+                return await DataServices.VolumeWriter.RunAsync(rest);
             case "rocksdb":
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":

@@ -13,7 +13,7 @@ public sealed class SimCluster
         Scheduler = new SimScheduler();
         Network = new SimNetwork(Scheduler, Random);
         OsdOptions = options;
-        var map = new ClusterMap { Epoch = 1, ClusterName = "sim", Fsid = "sim" };
+        var map = new ClusterMap { Epoch = 1, ClusterName = "sim", Fsid = "sim", NextNodeId = (uint)nodes + 1, NextPoolId = 2, NextVolumeId = 1, NextSnapId = 1 };
         for (int i = 1; i <= nodes; i++)
         {
             map.Nodes.Add(new NodeInfo
@@ -54,6 +54,9 @@ public sealed class SimCluster
     public SortedDictionary<int, SimNode> Nodes { get; } = new();
 
     public List<SimClient> Clients { get; } = new();
+
+    /// <summary>Every log entry a primary creates, with the primary's id (checkers subscribe).</summary>
+    public Action<int, PgLogEntry>? EntryCreated { get; set; }
 
     public SimClient? ClientById(int endpoint) => Clients.FirstOrDefault(c => c.Endpoint == endpoint);
 

@@ -1,3 +1,4 @@
+using Fabric.Core.Map;
 using Fabric.Proto;
 
 namespace Fabric.Simulation;
@@ -80,6 +81,26 @@ public sealed class SimMonitor
             ScheduleCheck();
         });
     }
+
+    /// <summary>
+    /// A map change proposed by a client (volume lock, snapshot, blocklist), validated by the real
+    /// <see cref="MapTransactions"/>; the new epoch, or 0 and the reason when refused.
+    /// </summary>
+    public (ulong Epoch, string? Error) Propose(params MapChange[] changes)
+    {
+        var transaction = new MapTransaction();
+        transaction.Changes.AddRange(changes);
+        MapApplyResult result = MapTransactions.Apply(Current, transaction, _cluster.Scheduler.NowMs);
+        if (result.Map is null)
+        {
+            return (0, result.Error!.Message);
+        }
+        _maps.Add(result.Map);
+        return (result.Map.Epoch, null);
+    }
+
+    /// <summary>The map of one epoch (for checkers).</summary>
+    public ClusterMap MapAt(ulong epoch) => _maps[(int)Math.Clamp(epoch, 1, (ulong)_maps.Count) - 1];
 
     private void Change(Action<ClusterMap> change)
     {

@@ -45,6 +45,7 @@ public sealed class SimNode : IOsdEnvironment
         Incarnation++;
         DeliveredEpoch = 0;
         Core = new OsdCore(Id, Disk, this, _cluster.OsdOptions with { Incarnation = Incarnation });
+        Core.EntryCreated = entry => _cluster.EntryCreated?.Invoke(Id, entry);
         Core.Start();
         int generation = Generation;
         ScheduleTick(generation);

@@ -24,6 +24,7 @@ public sealed class SimRun
 {
     private readonly SimCluster _cluster;
     private readonly SimWorkload _workload;
+    private readonly SimVolumeWorkload _volume;
     private readonly SimFaults _faults;
     private readonly StringBuilder _log = new();
     private readonly HashSet<int> _crashed = new();
@@ -32,11 +33,19 @@ public sealed class SimRun
     private SimRun(int seed, SimFaults faults)
     {
         _faults = faults;
-        var options = new OsdOptions { MaxLogEntries = 40, MaxRecoveryOps = 2, RetransmitMs = 500, WriteRetransmitMs = 2000, RecoveryBytesPerSecond = 0 };
+        // Scrubs run often (deep ones too), with repair on in the bit-flip runs.
+        var options = new OsdOptions
+        {
+            MaxLogEntries = 40, MaxRecoveryOps = 2, RetransmitMs = 500, WriteRetransmitMs = 2000, RecoveryBytesPerSecond = 0,
+            ScrubIntervalMs = 4000, DeepScrubIntervalMs = 7000, ScrubChunkObjects = 4, AutoRepair = faults == SimFaults.BitFlips,
+        };
         _cluster = new SimCluster(seed, nodes: 5, pgCount: 16, options);
-        _cluster.AddClient();
-        _cluster.AddClient();
-        _workload = new SimWorkload(_cluster);
+        SimClient c1 = _cluster.AddClient();
+        SimClient c2 = _cluster.AddClient();
+        SimClient a = _cluster.AddClient();
+        SimClient b = _cluster.AddClient();
+        _workload = new SimWorkload(_cluster, [c1, c2]);
+        _volume = new SimVolumeWorkload(_cluster, a, b, _workload.Failures) { Note = Note };
     }
 
     public string Log => _log.ToString();
@@ -52,7 +61,8 @@ public sealed class SimRun
         try
         {
             string? failure = run.Run(faultSeconds);
-            return (failure is null, failure ?? $"ok: {run._workload.WritesAcked} writes, {run._workload.ReadsChecked} reads, {run.EventsExecuted} events", run);
+            return (failure is null, failure ?? $"ok: {run._workload.WritesAcked} writes, {run._workload.ReadsChecked} reads, volume: {run._volume.WritesAcked} writes, "
+                + $"{run._volume.SnapshotsTaken} snapshots ({run._volume.SnapshotReadsChecked} reads), {run._volume.Rollbacks} rollbacks, {run._volume.FencedRefusals} fenced refusals; {run.EventsExecuted} events", run);
         }
         catch (Exception e)
         {
@@ -65,8 +75,13 @@ public sealed class SimRun
         _cluster.Start();
         _cluster.Scheduler.RunUntil(2_000_000);
         _workload.Start();
+        _volume.Start();
         _faultsUntilUs = _cluster.Scheduler.NowUs + faultSeconds * 1_000_000;
         ScheduleFault();
+        if (_faults == SimFaults.Mixed)
+        {
+            ScheduleFence(_cluster.Scheduler.NowUs + _cluster.Random.NextInt64(faultSeconds * 1_000_000 / 2));
+        }
         _cluster.Scheduler.RunUntil(_faultsUntilUs, () => _workload.Failures.Count > 0);
         if (_workload.Failures.Count > 0)
         {
@@ -75,6 +90,7 @@ public sealed class SimRun
 
         // Heal: no more faults, every node back, the network whole.
         _workload.Stopped = true;
+        _volume.Stopped = true;
         _cluster.Network.HealAll();
         _cluster.Network.LossRate = 0;
         _cluster.Network.DuplicateRate = 0;
@@ -88,8 +104,30 @@ public sealed class SimRun
         {
             return Failure(settled ? "after healing" : "cluster did not settle within 300 s of healing:\n" + Describe());
         }
+        // A deep scrub (with repair) of every PG: every copy is compared once more.
+        var before = DeepScrubCounts();
+        foreach (SimNode node in _cluster.Nodes.Values)
+        {
+            foreach (PgStatus pg in node.Core!.ListPgs(new ListPgsRequest { PrimaryOnly = true }).Pgs)
+            {
+                node.Core.RequestScrub(new ScrubPgRequest { Pg = pg.Pg }, deep: true, repair: _faults == SimFaults.BitFlips);
+            }
+        }
+        bool scrubbed = _cluster.Scheduler.RunUntil(_cluster.Scheduler.NowUs + 120_000_000, () =>
+            AllOpsDone() && AllClean() && DeepScrubCounts().All(p => p.Value > before.GetValueOrDefault(p.Key)));
+        if (!scrubbed)
+        {
+            return Failure("the final deep scrub did not complete:\n" + Describe());
+        }
+        string? inconsistent = Inconsistent();
+        if (inconsistent is not null)
+        {
+            return Failure("scrub found inconsistent objects" + (_faults == SimFaults.BitFlips ? " after repair" : " without any disk fault") + ":\n" + inconsistent);
+        }
         bool verified = false;
-        _workload.VerifyFinal(() => verified = true);
+        int verifications = 2;
+        _workload.VerifyFinal(() => verified = --verifications == 0);
+        _volume.VerifyFinal(_cluster.Clients[^1], () => verified = --verifications == 0);
         _cluster.Scheduler.RunUntil(_cluster.Scheduler.NowUs + 60_000_000, () => verified);
         if (!verified || _workload.Failures.Count > 0)
         {
@@ -102,6 +140,48 @@ public sealed class SimRun
         }
         StateDigest = Digest();
         return null;
+    }
+
+    private void ScheduleFence(long atUs)
+    {
+        _cluster.Scheduler.At(atUs, () =>
+        {
+            if (_volume.Fenced || _cluster.Scheduler.NowUs >= _faultsUntilUs)
+            {
+                return;
+            }
+            _volume.Fence();
+            if (!_volume.Fenced)
+            {
+                ScheduleFence(_cluster.Scheduler.NowUs + 500_000); // A did not hold the lock yet.
+            }
+        });
+    }
+
+    private Dictionary<string, ulong> DeepScrubCounts()
+    {
+        var counts = new Dictionary<string, ulong>();
+        foreach (SimNode node in _cluster.Nodes.Values)
+        {
+            foreach (PgStatus pg in node.Core!.ListPgs(new ListPgsRequest { PrimaryOnly = true }).Pgs)
+            {
+                counts[pg.Pg] = pg.DeepScrubs;
+            }
+        }
+        return counts;
+    }
+
+    private string? Inconsistent()
+    {
+        var lines = new List<string>();
+        foreach (SimNode node in _cluster.Nodes.Values)
+        {
+            foreach (InconsistentObject found in node.Core!.ListInconsistent(new ListInconsistentRequest()).Objects)
+            {
+                lines.Add($"pg {found.Pg} {found.Object}: {string.Join("; ", found.Errors)}");
+            }
+        }
+        return lines.Count == 0 ? null : string.Join("\n", lines);
     }
 
     private string Failure(string when) =>
@@ -129,16 +209,17 @@ public sealed class SimRun
         {
             if (roll < 30)
             {
-                // One bad copy at a time, on a PG's primary (replica copies are only read by scrub, which
-                // is the next issue): reads and partial writes must catch it and repair from a replica.
+                // One bad copy at a time, on any member of a PG, in a head or a clone block: reads and
+                // partial writes on the primary catch it, scrubs (with auto repair) catch the others.
                 PoolInfo pool = _cluster.Monitor.Current.Pools[0];
                 var pg = new PgId(pool.Id, (uint)random.Next((int)pool.PgCount));
-                int primary = PlacementMap.Build(_cluster.Monitor.Current).Get(pg)!.Primary;
+                int[] acting = PlacementMap.Build(_cluster.Monitor.Current).Get(pg)!.Acting;
+                int victim = acting.Length == 0 ? 0 : acting[random.Next(acting.Length)];
                 Span<byte> prefix = stackalloc byte[16];
-                int n = StoreKeys.PgPrefix(prefix, StoreKeys.DataKind, pg.Packed);
-                if (primary > 0 && _cluster.Nodes[primary].Disk.FlipRandomBit(random, prefix[..n]))
+                int n = StoreKeys.PgPrefix(prefix, random.Next(4) == 0 ? StoreKeys.CloneDataKind : StoreKeys.DataKind, pg.Packed);
+                if (victim > 0 && _cluster.Nodes[victim].Disk.FlipRandomBit(random, prefix[..n]))
                 {
-                    Note($"flip a bit in pg {pg} on n{primary}");
+                    Note($"flip a bit in pg {pg} on n{victim}");
                 }
             }
             else if (roll < 40)
@@ -244,7 +325,8 @@ public sealed class SimRun
             }
             foreach (PgStatus pg in node.Core.ListPgs(new ListPgsRequest { PrimaryOnly = true }).Pgs)
             {
-                if (pg.State != "active+clean")
+                // Scheduled scrubs keep running: a scrubbing PG is clean too.
+                if (pg.State != "active+clean" && !pg.State.StartsWith("active+clean+scrubbing", StringComparison.Ordinal))
                 {
                     return false;
                 }
@@ -272,6 +354,10 @@ public sealed class SimRun
             foreach (PgStatus pg in node.Core.ListPgs(new ListPgsRequest { PrimaryOnly = true }).Pgs)
             {
                 sb.Append($"n{node.Id} pg {pg.Pg} {pg.State} acting=[{string.Join(",", pg.Acting)}] degraded={pg.DegradedObjects} epoch={node.Core.Epoch}\n");
+                if (!pg.State.StartsWith("active+clean", StringComparison.Ordinal))
+                {
+                    sb.Append("    " + node.Core.DescribeRecovery(pg.Pg) + "\n");
+                }
             }
         }
         sb.Append($"outstanding client ops: {string.Join(",", _cluster.Clients.Select(c => c.Client.Outstanding))}\n");
@@ -318,9 +404,15 @@ public sealed class SimRun
         });
         foreach ((string name, ObjectMeta meta) in names)
         {
-            byte[] data = new byte[meta.Size];
-            BlockReadStatus status = ObjectBlocks.Read(store, pg, name, 0, data);
-            sb.Append($"{name} v{meta.Version:x} size {meta.Size} {status} crc {Fabric.Core.Checksums.Crc32C.Compute(data):x8}\n");
+            ObjectHead head = ObjectFamily.ReadHead(store, pg, name)!;
+            byte[] data = new byte[Math.Max(meta.Size, 64 << 10)];
+            BlockReadStatus status = ObjectFamily.ReadAt(store, pg, name, head, 0, 0, data, out bool exists, out _);
+            sb.Append($"{name} v{meta.Version:x} size {meta.Size} {(exists ? "" : "absent ")}{status} crc {Fabric.Core.Checksums.Crc32C.Compute(data):x8} meta {Convert.ToHexString(head.ToBytes())}\n");
+            foreach (CloneInfo clone in head.Clones)
+            {
+                status = ObjectFamily.ReadAt(store, pg, name, head, clone.Id, 0, data, out exists, out _);
+                sb.Append($"  clone {clone.Id} {status} crc {Fabric.Core.Checksums.Crc32C.Compute(data):x8}\n");
+            }
         }
         return sb.ToString();
     }

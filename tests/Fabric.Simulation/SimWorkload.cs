@@ -25,9 +25,12 @@ public sealed class SimWorkload
     private readonly List<string> _objectNames = new();
     private ulong _nextValue = 1;
 
-    public SimWorkload(SimCluster cluster, int objectsPerClient = 10, int queueDepth = 4)
+    private readonly List<SimClient> _clients;
+
+    public SimWorkload(SimCluster cluster, IEnumerable<SimClient> clients, int objectsPerClient = 10, int queueDepth = 4)
     {
         _cluster = cluster;
+        _clients = clients.ToList();
         _objectsPerClient = objectsPerClient;
         _queueDepth = queueDepth;
     }
@@ -44,7 +47,7 @@ public sealed class SimWorkload
 
     public void Start()
     {
-        foreach (SimClient client in _cluster.Clients)
+        foreach (SimClient client in _clients)
         {
             var names = new List<string>();
             for (int i = 0; i < _objectsPerClient; i++)
@@ -163,7 +166,7 @@ public sealed class SimWorkload
     public void VerifyFinal(Action done)
     {
         int pending = 0;
-        SimClient client = _cluster.Clients[0];
+        SimClient client = _clients[0];
         foreach (string name in _objectNames)
         {
             Slot[] slots = _slots[name];

@@ -1,5 +1,6 @@
 using System.Net;
 using Fabric.Client.Objects;
+using Fabric.Core.Map;
 using Fabric.Client.Volumes;
 using Fabric.Proto;
 using Fabric.Storage.Osd;
@@ -21,7 +22,7 @@ public sealed class TestCluster : IAsyncDisposable
     public TestCluster(int nodes, OsdOptions? options = null, uint pgCount = 16, Func<int, MemoryObjectStore>? storeFactory = null)
     {
         _options = options ?? new OsdOptions { RetransmitMs = 300, WriteRetransmitMs = 1500 };
-        _map = new ClusterMap { Epoch = 1, ClusterName = "test", Fsid = "test" };
+        _map = new ClusterMap { Epoch = 1, ClusterName = "test", Fsid = "test", NextNodeId = (uint)nodes + 1, NextPoolId = 2, NextVolumeId = 1, NextSnapId = 1 };
         for (int i = 1; i <= nodes; i++)
         {
             Stores[i] = storeFactory?.Invoke(i) ?? new MemoryObjectStore(autoSync: true);
@@ -86,30 +87,67 @@ public sealed class TestCluster : IAsyncDisposable
 
     public void Publish(Action<ClusterMap> change)
     {
-        ClusterMap next = _map.Clone();
-        next.Epoch = _map.Epoch + 1;
-        foreach (NodeInfo node in next.Nodes)
+        lock (_publishLock)
         {
-            node.StorageAddress = _ports.TryGetValue((int)node.Id, out int port) ? $"127.0.0.{node.Id}:{port}" : "";
+            ClusterMap next = _map.Clone();
+            next.Epoch = _map.Epoch + 1;
+            foreach (NodeInfo node in next.Nodes)
+            {
+                node.StorageAddress = _ports.TryGetValue((int)node.Id, out int port) ? $"127.0.0.{node.Id}:{port}" : "";
+            }
+            change(next);
+            _map = next;
+            foreach (OsdHost host in _hosts.Values)
+            {
+                host.OnMap(next);
+            }
+            Maps.Publish(next);
         }
-        change(next);
-        _map = next;
-        foreach (OsdHost host in _hosts.Values)
-        {
-            host.OnMap(next);
-        }
-        Maps.Publish(next);
     }
 
-    public VolumeInfo CreateVolume(string name, long sizeBytes, uint objectSize = 4 << 20)
+    private readonly object _publishLock = new();
+
+    /// <summary>The monitor's part: validates a transaction as the real monitor does (MapTransactions) and publishes the result.</summary>
+    public Task<ulong> ProposeAsync(MapTransaction transaction, CancellationToken cancellationToken = default)
     {
-        var volume = new VolumeInfo { Id = _map.NextVolumeId + 1, Name = name, PoolId = 1, SizeBytes = (ulong)sizeBytes, ObjectSizeBytes = objectSize };
-        Publish(map =>
+        lock (_publishLock)
         {
-            map.NextVolumeId = volume.Id;
-            map.Volumes.Add(volume);
-        });
-        return volume;
+            MapApplyResult result = MapTransactions.Apply(_map, transaction, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            if (result.Map is null)
+            {
+                throw new InvalidOperationException(result.Error!.Message);
+            }
+            Publish(map =>
+            {
+                ClusterMap applied = result.Map.Clone();
+                applied.Epoch = map.Epoch;
+                foreach (NodeInfo node in applied.Nodes)
+                {
+                    node.StorageAddress = map.Nodes.First(n => n.Id == node.Id).StorageAddress;
+                }
+                map.Volumes.Clear();
+                map.Volumes.AddRange(applied.Volumes);
+                map.Blocklist.Clear();
+                map.Blocklist.AddRange(applied.Blocklist);
+                map.NextVolumeId = applied.NextVolumeId;
+                map.NextSnapId = applied.NextSnapId;
+            });
+            return Task.FromResult(_map.Epoch);
+        }
+    }
+
+    public Task<ulong> ApplyAsync(params MapChange[] changes)
+    {
+        var transaction = new MapTransaction();
+        transaction.Changes.AddRange(changes);
+        return ProposeAsync(transaction);
+    }
+
+    public VolumeInfo CreateVolume(string name, long sizeBytes, uint objectSize = 4 << 20, ParentRef? parent = null)
+    {
+        var volume = new VolumeInfo { Name = name, PoolId = 1, SizeBytes = (ulong)sizeBytes, ObjectSizeBytes = objectSize, Parent = parent };
+        ApplyAsync(new MapChange { VolumeCreate = new VolumeCreate { Volume = volume } }).GetAwaiter().GetResult();
+        return _map.FindVolume(name)!;
     }
 
     public ClusterClient NewClient(string identity = "client.test") => new(Maps, identity, resendTimeoutMs: 2000);

@@ -41,6 +41,8 @@ public static class StorageMessages
         parsers[(int)StorageMessageType.MsgReplicaReadReply] = ReplicaReadReply.Parser;
         parsers[(int)StorageMessageType.MsgPgRemove] = PgRemove.Parser;
         parsers[(int)StorageMessageType.MsgPing] = Ping.Parser;
+        parsers[(int)StorageMessageType.MsgScrubRequest] = ScrubRequest.Parser;
+        parsers[(int)StorageMessageType.MsgScrubMap] = ScrubMap.Parser;
         return parsers;
     }
 }

@@ -255,6 +255,16 @@ public sealed class ObjectClient
                     result = ObjectResult.Failed(ObjectStatus.Fenced);
                     complete = op;
                     break;
+                case OsdStatus.NotLockOwner:
+                    _byTid.Remove(reply.Tid);
+                    result = ObjectResult.Failed(ObjectStatus.NotLockOwner);
+                    complete = op;
+                    break;
+                case OsdStatus.NoObject:
+                    _byTid.Remove(reply.Tid);
+                    result = ObjectResult.Failed(ObjectStatus.NoObject);
+                    complete = op;
+                    break;
                 case OsdStatus.Invalid:
                     _byTid.Remove(reply.Tid);
                     result = ObjectResult.Failed(ObjectStatus.Invalid);
@@ -294,7 +304,7 @@ public sealed class ObjectClient
         ObjectRequest r = op.Request;
         uint length = r.Kind switch
         {
-            OsdOpKind.OsdOpWrite => (uint)r.Data.Length,
+            OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp => (uint)r.Data.Length,
             OsdOpKind.OsdOpRead => (uint)r.Destination.Length,
             _ => r.Length,
         };
@@ -309,8 +319,16 @@ public sealed class ObjectClient
             Kind = r.Kind,
             Offset = r.Offset,
             Length = length,
+            SnapSeq = r.SnapSeq,
+            SnapId = r.SnapId,
+            LockEpoch = r.LockEpoch,
+            RequireExists = r.RequireExists,
         };
-        _outbox.Add((mapping.Primary, node, header, r.Kind == OsdOpKind.OsdOpWrite ? r.Data : default));
+        if (r.Snaps is { Count: > 0 } snaps)
+        {
+            header.Snaps.AddRange(snaps);
+        }
+        _outbox.Add((mapping.Primary, node, header, r.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp ? r.Data : default));
     }
 
     private PgMapping? MappingOf(PendingOp op)

@@ -10,6 +10,10 @@ public enum ObjectStatus
     NoPool,
     /// <summary>This client identity is blocklisted.</summary>
     Fenced,
+    /// <summary>The write does not match the volume's exclusive lock (this client does not hold it, or no longer).</summary>
+    NotLockOwner,
+    /// <summary>The request required the object to exist and it does not (clone copy-up needed).</summary>
+    NoObject,
     /// <summary>Malformed request.</summary>
     Invalid,
     /// <summary>Every copy failed its checksum, or another I/O error.</summary>
@@ -44,4 +48,18 @@ public sealed class ObjectRequest
     public ReadOnlyMemory<byte> Data { get; init; }
 
     public Memory<byte> Destination { get; init; }
+
+    /// <summary>Writes: the volume's snapshot context (newest snapshot id ever taken, live snapshot ids).</summary>
+    public ulong SnapSeq { get; init; }
+
+    public IReadOnlyList<ulong>? Snaps { get; init; }
+
+    /// <summary>Reads and stats: the snapshot to read (0 = the head). Rollback: the snapshot to roll back to.</summary>
+    public ulong SnapId { get; init; }
+
+    /// <summary>Writes: the acquired epoch of the volume lock this client holds (0 = none).</summary>
+    public ulong LockEpoch { get; init; }
+
+    /// <summary>Writes: fail with <see cref="ObjectStatus.NoObject"/> instead of creating the object.</summary>
+    public bool RequireExists { get; init; }
 }

@@ -28,7 +28,12 @@ public sealed class StoragePart : INodePart
     {
         server.AddService(Descriptor, binder => binder
             .Unary<ListPgsRequest, ListPgsReply>("ListPgs", (request, context) => Osd().ListPgsAsync(request, context.CancellationToken))
-            .Unary<OsdStatusRequest, OsdStatusReply>("OsdStatus", (request, context) => Osd().OsdStatusAsync(request, context.CancellationToken)));
+            .Unary<OsdStatusRequest, OsdStatusReply>("OsdStatus", (request, context) => Osd().OsdStatusAsync(request, context.CancellationToken))
+            .Unary<ScrubPgRequest, ScrubPgReply>("Scrub", (request, context) => Osd().ScrubAsync(request, context.CancellationToken))
+            .Unary<ScrubPgRequest, ScrubPgReply>("DeepScrub", (request, context) => Osd().DeepScrubAsync(request, context.CancellationToken))
+            .Unary<ScrubPgRequest, ScrubPgReply>("Repair", (request, context) => Osd().RepairAsync(request, context.CancellationToken))
+            .Unary<ListInconsistentRequest, ListInconsistentReply>("ListInconsistent", (request, context) => Osd().ListInconsistentAsync(request, context.CancellationToken))
+            .Unary<VolumeUsageRequest, VolumeUsageReply>("VolumeUsage", (request, context) => Osd().VolumeUsageAsync(request, context.CancellationToken)));
     }
 
     private OsdHost Osd() => _osd ?? throw new RpcException(StatusCode.Unavailable, "the storage part of this node has not started yet");
@@ -39,7 +44,7 @@ public sealed class StoragePart : INodePart
         var log = node.LoggerFactory.CreateLogger("Fabric.Storage");
         var store = RocksDbObjectStore.Open(Path.Combine(node.DataDir, "osd"));
         var listen = new IPEndPoint(node.Node.Data, node.Node.StoragePort);
-        _osd = new OsdHost((int)node.NodeId, store, listen, new OsdOptions { Incarnation = node.Membership.Incarnation }, log, node.Time,
+        _osd = new OsdHost((int)node.NodeId, store, listen, OsdOptions.FromEnvironment() with { Incarnation = node.Membership.Incarnation }, log, node.Time,
             (peer, reason) => _ = node.Membership.ReportFailureAsync((uint)peer, reason, CancellationToken.None));
         try
         {

@@ -67,6 +67,7 @@ public sealed partial class OsdCore
                 pg.Missing[StoreKeys.NameOf(key)] = BinaryPrimitives.ReadUInt64LittleEndian(value);
                 return true;
             });
+            LoadScrubFindings(pg);
             pg.Phase = PgPhase.Stray;
         }
     }
@@ -141,41 +142,6 @@ public sealed partial class OsdCore
             pg.LogTail = old.Version;
         }
         pg.Log.RemoveRange(0, drop);
-    }
-
-    /// <summary>
-    /// Applies one log entry's effect on the object to the batch (data blocks and metadata). Returns false
-    /// when a partial block failed its checksum: the object is then marked missing so it is recovered.
-    /// </summary>
-    private bool ApplyEntryData(PgState pg, PgLogEntry entry, ReadOnlySpan<byte> data, IStoreBatch batch)
-    {
-        string name = entry.Object;
-        bool clean = true;
-        switch (entry.Kind)
-        {
-            case OsdOpKind.OsdOpDelete:
-                ObjectBlocks.AddDelete(batch, pg.Packed, name);
-                break;
-            case OsdOpKind.OsdOpWrite:
-            case OsdOpKind.OsdOpZero:
-            {
-                ObjectMeta? meta = ObjectBlocks.ReadMeta(_store, pg.Packed, name);
-                bool zero = entry.Kind == OsdOpKind.OsdOpZero;
-                clean = ObjectBlocks.AddWrite(_store, batch, pg.Packed, name, entry.Offset, (int)entry.Length, data, zero);
-                ulong size = meta?.Size ?? 0;
-                if (!zero)
-                {
-                    size = Math.Max(size, entry.Offset + entry.Length);
-                }
-                ObjectBlocks.WriteMeta(batch, pg.Packed, name, new ObjectMeta(entry.Version, size));
-                break;
-            }
-        }
-        if (!clean)
-        {
-            PersistMissing(pg, batch, name, entry.Version);
-        }
-        return clean;
     }
 
     /// <summary>
@@ -290,7 +256,7 @@ public sealed partial class OsdCore
         }
         foreach ((string name, PgLogEntry e) in latest)
         {
-            if (e.Kind == OsdOpKind.OsdOpDelete)
+            if (RemovesObject(e))
             {
                 ObjectBlocks.AddDelete(batch, pg.Packed, name);
                 ClearMissing(pg, batch, name);
@@ -368,7 +334,7 @@ public sealed partial class OsdCore
         int n = StoreKeys.PgPrefix(prefix, StoreKeys.ObjectKind, pg.Packed);
         _store.Scan(prefix[..n], (key, value) =>
         {
-            if (value.Length == 16)
+            if (value.Length >= ObjectHead.BaseSize)
             {
                 result.Add((StoreKeys.NameOf(key), new ObjectMeta(BinaryPrimitives.ReadUInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value[8..]))));
             }
@@ -408,10 +374,10 @@ public sealed partial class OsdCore
     {
         IStoreBatch batch = _store.CreateBatch();
         Span<byte> prefix = stackalloc byte[16];
-        foreach (byte kind in new[] { StoreKeys.ObjectKind, StoreKeys.DataKind, StoreKeys.LogKind, StoreKeys.MissingKind, StoreKeys.InfoKind })
+        foreach (byte kind in new[] { StoreKeys.ObjectKind, StoreKeys.DataKind, StoreKeys.CloneDataKind, StoreKeys.LogKind, StoreKeys.MissingKind, StoreKeys.InfoKind, StoreKeys.ScrubKind })
         {
             int n = StoreKeys.PgPrefix(prefix, kind, pg.Packed);
-            if (kind == StoreKeys.InfoKind)
+            if (kind is StoreKeys.InfoKind or StoreKeys.ScrubKind)
             {
                 batch.Delete(prefix[..n]);
             }

@@ -50,6 +50,14 @@ public sealed partial class OsdCore
         {
             _blocklist.Add(entry.Identity);
         }
+        if (IndexVolumes(map))
+        {
+            // Snapshots went away: their clones are trimmed by the primaries.
+            foreach (PgState pg in _pgs.Values)
+            {
+                pg.TrimScanNeeded = true;
+            }
+        }
         NodeInfo? self = _placement.FindNode(_osd);
         bool selfUp = self is not null && self.State == NodeState.Up && (_options.Incarnation == 0 || self.Incarnation == _options.Incarnation);
 
@@ -634,6 +642,8 @@ public sealed partial class OsdCore
         pg.Phase = PgPhase.Active;
         pg.ActivatedThisRun = true;
         pg.ActivationMessages.Clear();
+        // A new primary finishes what an earlier one may have left of snap trim.
+        pg.TrimScanNeeded |= _placement!.Map.NextSnapId > 1;
         // Re-dispatch what waited for activation, in arrival order.
         int count = pg.Waiting.Count;
         for (int i = 0; i < count && pg.Phase == PgPhase.Active; i++)

@@ -50,7 +50,7 @@ public sealed partial class OsdCore
             {
                 continue;
             }
-            while (_recoveryActive < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
+            while (RecoveryActive() < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
             {
                 string? next = NextToRecover(pg);
                 if (next is null)
@@ -61,6 +61,20 @@ public sealed partial class OsdCore
             }
             MaybeClean(pg);
         }
+    }
+
+    /// <summary>
+    /// Recovery ops running on this OSD as primary. Counted, not tracked in a field: a re-peer drops a
+    /// PG's recovery ops wholesale, and a separate counter leaked them (recovery then stalled for good).
+    /// </summary>
+    private int RecoveryActive()
+    {
+        int active = 0;
+        foreach (PgState pg in _pgs.Values)
+        {
+            active += pg.Recovering.Count;
+        }
+        return active;
     }
 
     private static string? NextToRecover(PgState pg)
@@ -89,7 +103,6 @@ public sealed partial class OsdCore
     {
         var op = new RecoveryOp(name) { Urgent = urgent, StartedMs = _env.NowMs };
         pg.Recovering[name] = op;
-        _recoveryActive++;
         if (pg.Missing.TryGetValue(name, out ulong need))
         {
             BeginPull(pg, op, need);
@@ -103,10 +116,15 @@ public sealed partial class OsdCore
     private void BeginPull(PgState pg, RecoveryOp op, ulong need)
     {
         int source = -1;
+        // A scrub repair names the member whose copy is authoritative.
+        if (pg.RepairSources.TryGetValue(op.Name, out int auth) && auth != _osd && !op.TriedSources.Contains(auth) && pg.Mapping!.Contains(auth))
+        {
+            source = auth;
+        }
         // Acting members hold the authoritative history after activation.
         foreach (int member in pg.Mapping!.Acting)
         {
-            if (member != _osd && !op.TriedSources.Contains(member) && pg.PeerMissing.TryGetValue(member, out var missing) && !missing.ContainsKey(op.Name))
+            if (source < 0 && member != _osd && !op.TriedSources.Contains(member) && pg.PeerMissing.TryGetValue(member, out var missing) && !missing.ContainsKey(op.Name))
             {
                 source = member;
                 break;
@@ -163,7 +181,8 @@ public sealed partial class OsdCore
             BeginPush(pg, op);
             return;
         }
-        bool acceptable = !push.Failed && (need == AnyVersion || (!push.Deleted && push.Version == need));
+        bool acceptable = !push.Failed && (need == AnyVersion || (!push.Deleted && push.Version == need))
+            && (push.Deleted || ObjectFamily.PushDataBytes(push) == data.Length);
         if (!acceptable)
         {
             op.TriedSources.Add(from);
@@ -192,27 +211,22 @@ public sealed partial class OsdCore
             EndRecovery(pg, op, recovered: true);
             return;
         }
-        var push = new Push { Pg = pg.Packed, Session = pg.Session, Object = op.Name };
+        var push = new Push { Pg = pg.Packed, Session = pg.Session, Object = op.Name, Repair = pg.RepairSources.ContainsKey(op.Name) };
         ObjectMeta? meta = ObjectBlocks.ReadMeta(_store, pg.Packed, op.Name);
         var buffer = new ArrayBufferWriter<byte>();
         if (meta is null)
         {
             push.Deleted = true;
+            // A repair that deletes: never undo a write made after it (see HandlePush).
+            push.Version = pg.LastUpdate;
         }
-        else
+        else if (!ObjectFamily.ReadForPush(_store, pg.Packed, op.Name, push, buffer))
         {
-            var blocks = new List<uint>();
-            if (!ObjectBlocks.ReadAll(_store, pg.Packed, op.Name, blocks, buffer))
-            {
-                IStoreBatch batch = _store.CreateBatch();
-                PersistMissing(pg, batch, op.Name, meta.Value.Version);
-                _env.Commit(batch, null);
-                BeginPull(pg, op, meta.Value.Version);
-                return;
-            }
-            push.Version = meta.Value.Version;
-            push.Size = meta.Value.Size;
-            push.Blocks.AddRange(blocks);
+            IStoreBatch batch = _store.CreateBatch();
+            PersistMissing(pg, batch, op.Name, meta.Value.Version);
+            _env.Commit(batch, null);
+            BeginPull(pg, op, meta.Value.Version);
+            return;
         }
         op.Version = push.Version;
         op.StartedMs = _env.NowMs;
@@ -247,10 +261,10 @@ public sealed partial class OsdCore
     private void EndRecovery(PgState pg, RecoveryOp op, bool recovered)
     {
         pg.Recovering.Remove(op.Name);
-        _recoveryActive--;
         if (recovered)
         {
             RecoveredObjects++;
+            OnObjectRepaired(pg, op.Name);
             WakeObject(pg, op.Name);
         }
     }

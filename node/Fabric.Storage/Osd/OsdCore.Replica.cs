@@ -134,12 +134,22 @@ public sealed partial class OsdCore
         }
         if (!pg.Missing.TryGetValue(push.Object, out ulong need))
         {
-            Send(from, StorageMessageType.MsgPushReply, new PushReply { Pg = push.Pg, Session = push.Session, Object = push.Object, Version = push.Version });
-            return;
+            // A scrub repair rewrites a copy we believe good; never one a later write changed since
+            // (a late duplicate of the repair push must not undo that write).
+            bool repair = push.Repair && (ObjectBlocks.ReadMeta(_store, pg.Packed, push.Object)?.Version ?? 0) <= push.Version;
+            if (!repair)
+            {
+                Send(from, StorageMessageType.MsgPushReply, new PushReply { Pg = push.Pg, Session = push.Session, Object = push.Object, Version = push.Version });
+                return;
+            }
         }
-        if (need != AnyVersion && push.Version < need && !push.Deleted)
+        else if (need != AnyVersion && push.Version < need && !push.Deleted)
         {
             return; // Older than what we need: not an answer (the primary retries).
+        }
+        if (!push.Deleted && ObjectFamily.PushDataBytes(push) != data.Length)
+        {
+            return; // Malformed: the primary retries.
         }
         IStoreBatch batch = _store.CreateBatch();
         ApplyPush(pg, push, data, batch);
@@ -161,7 +171,7 @@ public sealed partial class OsdCore
         }
         else
         {
-            ObjectBlocks.AddReplace(batch, pg.Packed, push.Object, new ObjectMeta(push.Version, push.Size), push.Blocks, data.Span);
+            ObjectFamily.AddReplace(batch, pg.Packed, push.Object, push, data.Span);
         }
         ClearMissing(pg, batch, push.Object);
     }
@@ -183,9 +193,8 @@ public sealed partial class OsdCore
             Send(from, StorageMessageType.MsgPush, push);
             return;
         }
-        var blocks = new List<uint>();
         var buffer = new ArrayBufferWriter<byte>();
-        if (!ObjectBlocks.ReadAll(_store, pg.Packed, request.Object, blocks, buffer))
+        if (!ObjectFamily.ReadForPush(_store, pg.Packed, request.Object, push, buffer))
         {
             // Our copy is bad: it becomes missing here too, and the primary tries another source.
             IStoreBatch batch = _store.CreateBatch();
@@ -195,9 +204,6 @@ public sealed partial class OsdCore
             Send(from, StorageMessageType.MsgPush, push);
             return;
         }
-        push.Version = meta.Value.Version;
-        push.Size = meta.Value.Size;
-        push.Blocks.AddRange(blocks);
         Send(from, StorageMessageType.MsgPush, push, buffer.WrittenSpan);
     }
 }

@@ -49,15 +49,17 @@ public sealed partial class OsdCore
             Reply(op, OsdStatus.NotPrimary, 0, 0, false, default);
             return;
         }
-        if (op.IsWrite && _blocklist.Contains(op.Client))
-        {
-            Reply(op, OsdStatus.Fenced, 0, 0, false, default);
-            return;
-        }
-        if (c.Object.Length == 0 || c.Object.Length > MaxObjectNameBytes || c.Length > MaxOpBytes || c.Offset > (1UL << 44)
-            || (c.Kind == OsdOpKind.OsdOpWrite && op.Data.Length != (int)c.Length) || c.Kind == OsdOpKind.OsdOpUnspecified)
+        bool clientKind = c.Kind is OsdOpKind.OsdOpRead or OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete
+            or OsdOpKind.OsdOpStat or OsdOpKind.OsdOpCopyUp or OsdOpKind.OsdOpRollback;
+        bool carriesData = c.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp;
+        if (!clientKind || c.Object.Length == 0 || c.Object.Length > MaxObjectNameBytes || c.Length > MaxOpBytes || c.Offset > (1UL << 44)
+            || (carriesData && op.Data.Length != (int)c.Length) || c.Snaps.Count > 4096)
         {
             Reply(op, OsdStatus.Invalid, 0, 0, false, default, "malformed op");
+            return;
+        }
+        if (op.IsWrite && RefuseIfFenced(op))
+        {
             return;
         }
         if (pg.Phase != PgPhase.Active)
@@ -79,6 +81,18 @@ public sealed partial class OsdCore
                 running.Duplicates.Add(op);
                 return;
             }
+            // Checked again here, with the map of this moment: the op may have waited (peering, recovery,
+            // a scrub chunk) while maps moved on; every path to StartWrite comes through here.
+            if (RefuseIfFenced(op))
+            {
+                return;
+            }
+            if (InScrubChunk(pg, name))
+            {
+                // The object's copies are being compared: the write waits for the chunk.
+                pg.ScrubBlocked.Add(op);
+                return;
+            }
             if (pg.IsMissingAnywhere(name))
             {
                 WaitOnObject(pg, name, op, urgent: true);
@@ -90,6 +104,11 @@ public sealed partial class OsdCore
                 // not yet durable everywhere (recovery pushes, our own commit): answer after a no-op
                 // entry is durable on every member, which orders after all of that.
                 StartWrite(pg, op, barrierFor: done);
+                return;
+            }
+            if (op.Op.RequireExists && ObjectFamily.ReadHead(_store, pg.Packed, name) is not { Exists: true })
+            {
+                Reply(op, OsdStatus.NoObject, 0, 0, false, default);
                 return;
             }
             StartWrite(pg, op, barrierFor: 0);
@@ -109,6 +128,21 @@ public sealed partial class OsdCore
         DoRead(pg, op);
     }
 
+    /// <summary>Refuses a write that breaks the fencing rule (OsdCore.Fencing.cs); true when it did.</summary>
+    private bool RefuseIfFenced(PendingClientOp op)
+    {
+        OsdStatus allowed = CheckWriteAllowed(op);
+        if (allowed == OsdStatus.Ok)
+        {
+            return false;
+        }
+        FencedWrites++;
+        Reply(op, allowed, 0, 0, false, default, allowed == OsdStatus.Fenced
+            ? $"{op.Client} is blocklisted"
+            : $"{op.Client} does not hold the exclusive lock of the volume (lock epoch {op.Op.LockEpoch}) in map epoch {_epoch}");
+        return true;
+    }
+
     private void StartWrite(PgState pg, PendingClientOp op, ulong barrierFor)
     {
         ClientOp c = op.Op;
@@ -122,15 +156,23 @@ public sealed partial class OsdCore
             // A barrier is logged as a stat: it changes nothing.
             Kind = barrier ? OsdOpKind.OsdOpStat : c.Kind,
             Offset = barrier ? 0 : c.Offset,
-            Length = barrier || c.Kind == OsdOpKind.OsdOpDelete ? 0 : c.Length,
+            Length = barrier || c.Kind is OsdOpKind.OsdOpDelete or OsdOpKind.OsdOpRollback or OsdOpKind.OsdOpTrimClone ? 0 : c.Length,
             Client = barrier ? "" : op.Client,
             RequestSeq = barrier ? 0 : c.RequestSeq,
+            MapEpoch = _epoch,
         };
+        if (!barrier && !DecideSnapshots(pg, entry, c))
+        {
+            // Nothing to change (copy-up of an object that exists, ...): answer as done.
+            Reply(op, OsdStatus.Ok, ObjectFamily.ReadHead(_store, pg.Packed, c.Object)?.Version ?? 0, 0, true, default);
+            return;
+        }
         IStoreBatch batch = _store.CreateBatch();
-        ReadOnlySpan<byte> data = entry.Kind == OsdOpKind.OsdOpWrite ? op.Data.Span : default;
+        ReadOnlySpan<byte> data = entry.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp ? op.Data.Span : default;
         bool clean = ApplyEntryData(pg, entry, data, batch);
         AppendLog(pg, entry, batch);
         PersistInfo(pg, batch);
+        EntryCreated?.Invoke(entry);
         var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs, ReplyVersion = barrier ? barrierFor : version };
         foreach (int member in pg.Mapping!.Acting)
         {
@@ -214,35 +256,49 @@ public sealed partial class OsdCore
         if (left <= 0)
         {
             WakeObject(pg, name);
+            if (pg.Scrub is not null)
+            {
+                ContinueScrub(pg);
+            }
         }
     }
 
     private void DoRead(PgState pg, PendingClientOp op)
     {
         ClientOp c = op.Op;
-        ObjectMeta? meta = ObjectBlocks.ReadMeta(_store, pg.Packed, c.Object);
+        ObjectHead? head = ObjectFamily.ReadHead(_store, pg.Packed, c.Object);
         if (c.Kind == OsdOpKind.OsdOpStat)
         {
-            Reply(op, OsdStatus.Ok, meta?.Version ?? 0, meta?.Size ?? 0, meta is not null, default);
+            if (head is null)
+            {
+                Reply(op, OsdStatus.Ok, 0, 0, false, default);
+                return;
+            }
+            ulong snap = c.SnapId;
+            bool exists = snap == 0 || snap > head.SnapSeq ? head.Exists : head.CloneFor(snap) >= 0;
+            ulong size = !exists ? 0 : snap == 0 || snap > head.SnapSeq ? head.Size : head.Clones[head.CloneFor(snap)].Size;
+            Reply(op, OsdStatus.Ok, head.Version, size, exists, default);
             return;
         }
         DataBuffer buffer = DataBuffer.Rent((int)c.Length);
         try
         {
-            if (meta is null)
+            if (head is null)
             {
                 buffer.Span.Clear();
+                Reply(op, OsdStatus.Ok, 0, 0, false, buffer.Span);
+                return;
             }
-            else if (ObjectBlocks.Read(_store, pg.Packed, c.Object, c.Offset, buffer.Span) != BlockReadStatus.Ok)
+            if (ObjectFamily.ReadAt(_store, pg.Packed, c.Object, head, c.SnapId, c.Offset, buffer.Span, out bool exists, out ulong size) != BlockReadStatus.Ok)
             {
                 // Never return bad data: this copy is now missing and is repaired from a replica first.
                 IStoreBatch batch = _store.CreateBatch();
-                PersistMissing(pg, batch, c.Object, meta.Value.Version);
+                PersistMissing(pg, batch, c.Object, head.Version);
                 _env.Commit(batch, null);
                 WaitOnObject(pg, c.Object, op, urgent: true);
                 return;
             }
-            Reply(op, OsdStatus.Ok, meta?.Version ?? 0, meta?.Size ?? 0, meta is not null, buffer.Span);
+            Reply(op, OsdStatus.Ok, head.Version, size, exists, buffer.Span);
         }
         finally
         {
@@ -285,6 +341,7 @@ public sealed partial class OsdCore
     /// <summary>Puts every op the PG holds (in flight, waiting on objects) back in its queue, in order.</summary>
     private void RequeueClientOps(PgState pg)
     {
+        AbortScrub(pg);
         var ops = new List<PendingClientOp>();
         foreach (InFlightWrite write in pg.InFlight.Values)
         {
@@ -295,6 +352,8 @@ public sealed partial class OsdCore
         {
             ops.AddRange(list);
         }
+        ops.AddRange(pg.ScrubBlocked);
+        pg.ScrubBlocked.Clear();
         while (pg.Waiting.Count > 0)
         {
             ops.Add(pg.Waiting.Dequeue());
@@ -360,6 +419,12 @@ public sealed partial class OsdCore
 
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, ReadOnlySpan<byte> data, string error = "")
     {
+        if (op.OnDone is not null)
+        {
+            op.Data.Release();
+            op.OnDone(status);
+            return;
+        }
         var reply = new ClientOpReply
         {
             Tid = op.Op.Tid,

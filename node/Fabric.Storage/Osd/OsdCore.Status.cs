@@ -36,6 +36,9 @@ public sealed partial class OsdCore
             Pgs = (uint)_pgs.Count,
             ClientOps = (ulong)ClientOps,
             RecoveredObjects = (ulong)RecoveredObjects,
+            FencedWrites = (ulong)FencedWrites,
+            ScrubbedBytes = (ulong)ScrubbedBytes,
+            ScrubbedObjects = (ulong)ScrubbedObjects,
         };
         foreach (PgState pg in _pgs.Values)
         {
@@ -45,6 +48,7 @@ public sealed partial class OsdCore
             }
             reply.PrimaryPgs++;
             reply.DegradedObjects += (ulong)pg.DegradedCount();
+            reply.InconsistentObjects += (ulong)pg.Inconsistent.Count;
             string state = StateText(pg);
             reply.PgStates[state] = reply.PgStates.GetValueOrDefault(state) + 1;
         }
@@ -64,6 +68,28 @@ public sealed partial class OsdCore
         return true;
     }
 
+    /// <summary>What recovery of a PG waits for (simulation failure reports).</summary>
+    internal string DescribeRecovery(string pgText)
+    {
+        PgState? pg = _pgs.Values.FirstOrDefault(p => p.Id.ToString() == pgText);
+        if (pg is null)
+        {
+            return "no such pg";
+        }
+        var sb = new System.Text.StringBuilder();
+        sb.Append($"missing here: {string.Join(",", pg.Missing.Select(m => $"{m.Key}@{m.Value:x}"))}; ");
+        foreach ((int osd, Dictionary<string, ulong> missing) in pg.PeerMissing)
+        {
+            sb.Append($"osd.{osd} missing: {string.Join(",", missing.Select(m => $"{m.Key}@{m.Value:x}"))}; ");
+        }
+        foreach (RecoveryOp op in pg.Recovering.Values)
+        {
+            sb.Append($"recovering {op.Name}: pulling={op.Pulling} source={op.Source} tried={string.Join(",", op.TriedSources)} targets={string.Join(",", op.PushTargets)} started={op.StartedMs}; ");
+        }
+        sb.Append($"unfound: {string.Join(",", pg.Unfound)}; urgent: {string.Join(",", pg.UrgentRecovery)}; repair sources: {string.Join(",", pg.RepairSources)}; now {_env.NowMs}");
+        return sb.ToString();
+    }
+
     internal PgStatus BuildPgStatus(PgState pg)
     {
         var status = new PgStatus
@@ -77,6 +103,9 @@ public sealed partial class OsdCore
             LastEpochStarted = pg.LastEpochStarted,
             IntervalEpoch = pg.IntervalEpoch,
             LogEntries = (uint)pg.Log.Count,
+            Scrubs = pg.ScrubsDone,
+            DeepScrubs = pg.DeepScrubsDone,
+            ScrubErrors = (ulong)pg.Inconsistent.Values.Sum(o => Math.Max(1, o.Errors.Count)),
             Reason = pg.Phase switch
             {
                 PgPhase.Peering => "waiting for osd " + string.Join(",", pg.PendingQueries),
@@ -85,6 +114,7 @@ public sealed partial class OsdCore
                 _ => pg.BlockedReason,
             },
         };
+        status.InconsistentObjects.AddRange(pg.Inconsistent.Keys);
         if (pg.Mapping is not null)
         {
             status.Up.AddRange(pg.Mapping.Placement.Where(o => _placement!.IsUp(o)));
@@ -103,7 +133,7 @@ public sealed partial class OsdCore
         _store.Scan(prefix[..n], (key, value) =>
         {
             objects++;
-            if (value.Length == 16)
+            if (value.Length >= ObjectHead.BaseSize)
             {
                 bytes += BinaryPrimitives.ReadUInt64LittleEndian(value[8..]);
             }
@@ -143,6 +173,7 @@ public sealed partial class OsdCore
         if (!undersized && degraded == 0 && pg.Recovering.Count == 0)
         {
             parts.Add("clean");
+            AddScrubStates(pg, parts);
             return string.Join('+', parts);
         }
         if (undersized)
@@ -173,6 +204,28 @@ public sealed partial class OsdCore
         {
             parts.Add("recovery_unfound");
         }
+        AddScrubStates(pg, parts);
         return string.Join('+', parts);
+    }
+
+    /// <summary>Ceph's scrub words: scrubbing[+deep][+repair] while a scrub runs, inconsistent while findings stand.</summary>
+    private static void AddScrubStates(PgState pg, List<string> parts)
+    {
+        if (pg.Scrub is { } job)
+        {
+            parts.Add("scrubbing");
+            if (job.Deep)
+            {
+                parts.Add("deep");
+            }
+            if (job.Repair)
+            {
+                parts.Add("repair");
+            }
+        }
+        if (pg.Inconsistent.Count > 0)
+        {
+            parts.Add("inconsistent");
+        }
     }
 }

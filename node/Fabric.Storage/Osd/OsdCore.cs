@@ -41,7 +41,6 @@ public sealed partial class OsdCore
     private bool _started;
     private long _recoveryTokens;
     private long _lastTickMs;
-    private int _recoveryActive;
 
     public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null)
     {
@@ -59,6 +58,10 @@ public sealed partial class OsdCore
     public long ClientOps { get; private set; }
 
     public long RecoveredObjects { get; private set; }
+
+    /// <summary>Called with every log entry this OSD creates as primary, before it is replicated
+    /// (the simulation's fencing checker).</summary>
+    internal Action<PgLogEntry>? EntryCreated { get; set; }
 
     /// <summary>Loads the persisted PGs. Call once before anything else.</summary>
     public void Start()
@@ -121,6 +124,12 @@ public sealed partial class OsdCore
             case StorageMessageType.MsgPgRemove:
                 HandlePgRemove(from, (PgRemove)header);
                 break;
+            case StorageMessageType.MsgScrubRequest:
+                HandleScrubRequest(from, (ScrubRequest)header);
+                break;
+            case StorageMessageType.MsgScrubMap:
+                HandleScrubMap(from, (ScrubMap)header);
+                break;
             default:
                 break;
         }
@@ -152,9 +161,18 @@ public sealed partial class OsdCore
             {
                 RetransmitWrites(pg, now);
                 RetransmitRecovery(pg, now);
+                if (pg.IsPrimary)
+                {
+                    if (pg.TrimScanNeeded && pg.Scrub is null)
+                    {
+                        ScanForTrim(pg);
+                    }
+                    RunTrims(pg);
+                }
             }
         }
         ScheduleRecovery();
+        ScheduleScrubs();
     }
 
     private PgState GetOrCreatePg(PgId id)

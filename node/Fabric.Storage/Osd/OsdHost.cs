@@ -18,8 +18,10 @@ namespace Fabric.Storage.Osd;
 /// </summary>
 /// <remarks>
 /// Usage by the node: construct with its id, store and listen address, <see cref="StartAsync"/>, then
-/// call <see cref="OnMap"/> with every map in epoch order; <see cref="ListPgsAsync"/> and
-/// <see cref="OsdStatusAsync"/> are the StorageAdmin handlers; <see cref="DisposeAsync"/> stops it.
+/// call <see cref="OnMap"/> with every map in epoch order; <see cref="ListPgsAsync"/>,
+/// <see cref="OsdStatusAsync"/>, <see cref="ScrubAsync"/>, <see cref="DeepScrubAsync"/>,
+/// <see cref="RepairAsync"/>, <see cref="ListInconsistentAsync"/> and <see cref="VolumeUsageAsync"/> are
+/// the StorageAdmin handlers; <see cref="DisposeAsync"/> stops it.
 /// </remarks>
 public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 {
@@ -128,6 +130,21 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 
     public Task<OsdStatusReply> OsdStatusAsync(OsdStatusRequest request, CancellationToken cancellationToken = default) =>
         Call(Core.GetStatus, cancellationToken);
+
+    public Task<ScrubPgReply> ScrubAsync(ScrubPgRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.RequestScrub(request, deep: false, repair: false), cancellationToken);
+
+    public Task<ScrubPgReply> DeepScrubAsync(ScrubPgRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.RequestScrub(request, deep: true, repair: false), cancellationToken);
+
+    public Task<ScrubPgReply> RepairAsync(ScrubPgRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.RequestScrub(request, deep: true, repair: true), cancellationToken);
+
+    public Task<ListInconsistentReply> ListInconsistentAsync(ListInconsistentRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.ListInconsistent(request), cancellationToken);
+
+    public Task<VolumeUsageReply> VolumeUsageAsync(VolumeUsageRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.VolumeUsage(request), cancellationToken);
 
     /// <summary>True when every PG this OSD leads is active+clean.</summary>
     public Task<bool> AllPrimaryPgsCleanAsync(CancellationToken cancellationToken = default) => Call(Core.AllPrimaryPgsClean, cancellationToken);

@@ -1,3 +1,5 @@
+using Fabric.Core.Units;
+
 namespace Fabric.Storage.Osd;
 
 /// <summary>Tunables of one OSD. Defaults suit a node; tests and the simulation shrink some.</summary>
@@ -27,4 +29,73 @@ public sealed record OsdOptions
 
     /// <summary>Capacity reported when the store cannot tell.</summary>
     public long CapacityBytes { get; init; } = 100L << 30;
+
+    /// <summary>Each PG this OSD leads is scrubbed this often (0 = only on demand). Default: daily, like Ceph.</summary>
+    public long ScrubIntervalMs { get; init; } = 24L * 3600 * 1000;
+
+    /// <summary>Each PG is deep-scrubbed (every block re-read and checked) this often (0 = only on demand). Default: weekly.</summary>
+    public long DeepScrubIntervalMs { get; init; } = 7L * 24 * 3600 * 1000;
+
+    /// <summary>Repair what a scheduled scrub finds inconsistent without waiting for `fabric pg repair`.</summary>
+    public bool AutoRepair { get; init; }
+
+    /// <summary>Objects compared per scrub chunk: writes to them wait while the chunk is compared.</summary>
+    public int ScrubChunkObjects { get; init; } = 16;
+
+    /// <summary>Pause between scrub chunks (ms), to leave room for client I/O.</summary>
+    public int ScrubSleepMs { get; init; }
+
+    /// <summary>PGs this OSD scrubs at once as primary.</summary>
+    public int MaxScrubs { get; init; } = 1;
+
+    /// <summary>Snap trim operations (dropping clones of deleted snapshots) in flight per PG.</summary>
+    public int MaxTrimOps { get; init; } = 4;
+
+    /// <summary>
+    /// The node's options with the operator's overrides from the environment, until the cluster config has
+    /// a storage table: FABRIC_OSD_SCRUB_INTERVAL and FABRIC_OSD_DEEP_SCRUB_INTERVAL (durations such as
+    /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms").
+    /// A value that does not parse is an error naming the variable.
+    /// </summary>
+    public static OsdOptions FromEnvironment(Func<string, string?>? lookup = null)
+    {
+        lookup ??= Environment.GetEnvironmentVariable;
+        var options = new OsdOptions();
+        if (Duration(lookup, "FABRIC_OSD_SCRUB_INTERVAL") is { } scrub)
+        {
+            options = options with { ScrubIntervalMs = scrub };
+        }
+        if (Duration(lookup, "FABRIC_OSD_DEEP_SCRUB_INTERVAL") is { } deep)
+        {
+            options = options with { DeepScrubIntervalMs = deep };
+        }
+        if (Duration(lookup, "FABRIC_OSD_SCRUB_SLEEP") is { } sleep)
+        {
+            options = options with { ScrubSleepMs = (int)Math.Min(sleep, int.MaxValue) };
+        }
+        if (lookup("FABRIC_OSD_AUTO_REPAIR") is { Length: > 0 } repair)
+        {
+            options = options with
+            {
+                AutoRepair = bool.TryParse(repair, out bool on) ? on : throw new FormatException($"FABRIC_OSD_AUTO_REPAIR='{repair}' is not true or false"),
+            };
+        }
+        return options;
+    }
+
+    private static long? Duration(Func<string, string?> lookup, string name)
+    {
+        string? text = lookup(name);
+        if (string.IsNullOrEmpty(text))
+        {
+            return null;
+        }
+        if (text == "0")
+        {
+            return 0;
+        }
+        return DurationText.TryParse(text, out TimeSpan value, out _)
+            ? (long)value.TotalMilliseconds
+            : throw new FormatException($"{name}='{text}' is not a duration (like 30s, 12h, 7d)");
+    }
 }

@@ -61,6 +61,26 @@ internal sealed class PgState
     public bool ActivatedThisRun;
     public ulong DurableVersion;
 
+    // ---- primary: scrub (OsdCore.Scrub.cs) ----
+    public ScrubJob? Scrub;
+    /// <summary>A requested scrub not started yet (waits for active+clean and a free scrub slot).</summary>
+    public ScrubJob? PendingScrub;
+    /// <summary>Writes held while a scrub chunk covering their object is compared.</summary>
+    public readonly List<PendingClientOp> ScrubBlocked = new();
+    public long NextScrubMs = -1;
+    public long NextDeepScrubMs = -1;
+    public ulong ScrubsDone;
+    public ulong DeepScrubsDone;
+    /// <summary>Objects the last scrubs found inconsistent (persisted under 'X').</summary>
+    public readonly SortedDictionary<string, InconsistentObject> Inconsistent = new(StringComparer.Ordinal);
+    /// <summary>Repairs in progress: object → the member holding the authoritative copy.</summary>
+    public readonly Dictionary<string, int> RepairSources = new(StringComparer.Ordinal);
+
+    // ---- primary: snap trim (OsdCore.Snapshots.cs) ----
+    public bool TrimScanNeeded;
+    public readonly Queue<(string Object, ulong Clone)> TrimQueue = new();
+    public int TrimsInFlight;
+
     public bool IsMissingAnywhere(string name)
     {
         if (Missing.ContainsKey(name))
@@ -110,7 +130,13 @@ internal sealed class PgState
         Unfound.Clear();
         UrgentRecovery.Clear();
         BlockedReason = "";
+        RepairSources.Clear();
+        TrimQueue.Clear();
+        TrimsInFlight = 0;
     }
+
+    /// <summary>True when no object of the PG is missing or being recovered anywhere.</summary>
+    public bool IsRecovered => DegradedCount() == 0 && Recovering.Count == 0;
 }
 
 /// <summary>A client request held by the primary until it can run.</summary>
@@ -124,7 +150,13 @@ internal sealed class PendingClientOp(long connection, string client, ClientOp o
 
     public DataBuffer Data { get; } = data;
 
-    public bool IsWrite => Op.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete;
+    /// <summary>For the OSD's own operations (snap trim): called with the result instead of a reply.</summary>
+    public Action<OsdStatus>? OnDone { get; init; }
+
+    public bool IsWrite => IsWriteKind(Op.Kind);
+
+    public static bool IsWriteKind(OsdOpKind kind) => kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete
+        or OsdOpKind.OsdOpCopyUp or OsdOpKind.OsdOpRollback or OsdOpKind.OsdOpTrimClone;
 }
 
 /// <summary>A write the primary replicates: acknowledged when every acting member made it durable.</summary>

@@ -23,6 +23,9 @@ public interface IObjectStore : IDisposable
     /// <summary>Visits every key starting with <paramref name="prefix"/> in key order.</summary>
     void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor);
 
+    /// <summary>Visits the keys starting with <paramref name="prefix"/> that are at or after <paramref name="from"/>, in key order.</summary>
+    void Scan(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> from, StoreScanVisitor visitor);
+
     IStoreBatch CreateBatch();
 
     void Write(IStoreBatch batch, Action? onDurable);

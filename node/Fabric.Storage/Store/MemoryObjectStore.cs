@@ -71,10 +71,12 @@ public sealed class MemoryObjectStore : IObjectStore
         }
     }
 
-    public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor)
+    public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor) => Scan(prefix, prefix, visitor);
+
+    public void Scan(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> from, StoreScanVisitor visitor)
     {
         var snapshot = new List<Entry>();
-        byte[] start = prefix.ToArray();
+        byte[] start = from.SequenceCompareTo(prefix) > 0 ? from.ToArray() : prefix.ToArray();
         byte[] end = StoreKeys.PrefixEnd(prefix);
         lock (_lock)
         {
@@ -153,7 +155,7 @@ public sealed class MemoryObjectStore : IObjectStore
         byte[] end = StoreKeys.PrefixEnd(prefix);
         lock (_lock)
         {
-            var candidates = new List<Entry>(Between(_durable, start, end));
+            var candidates = new List<Entry>(Between(_durable, start, end).Where(e => e.Value!.Length > 0));
             if (candidates.Count == 0)
             {
                 return false;

@@ -4,7 +4,8 @@ using Fabric.Core.Checksums;
 
 namespace Fabric.Storage.Store;
 
-/// <summary>Metadata of one stored object: the version of its last change and its size in bytes.</summary>
+/// <summary>Metadata of one stored object: the version of its last change and its size in bytes
+/// (<see cref="ObjectHead"/> has the rest: snapshot set, whiteout).</summary>
 public readonly record struct ObjectMeta(ulong Version, ulong Size);
 
 /// <summary>Outcome of reading stored blocks.</summary>
@@ -26,15 +27,26 @@ public static class ObjectBlocks
     public const int BlockValueSize = BlockSize + 4;
     private const int MetaSize = 16;
 
+    /// <summary>Version and size of an object's head (also of a whiteout: see <see cref="ObjectFamily.ReadHead"/>).</summary>
     public static ObjectMeta? ReadMeta(IObjectStore store, ulong pg, string name)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
         int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
         Span<byte> value = stackalloc byte[MetaSize];
+        // A longer value (snapshot set) is not copied, but its length says it is there: read the first 16 bytes.
         int length = store.Read(key[..n], value);
-        if (length != MetaSize)
+        if (length < MetaSize)
         {
             return null;
+        }
+        if (length > MetaSize)
+        {
+            byte[]? all = store.Get(key[..n]);
+            if (all is null || all.Length < MetaSize)
+            {
+                return null;
+            }
+            value = all;
         }
         return new ObjectMeta(BinaryPrimitives.ReadUInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value[8..]));
     }
@@ -91,9 +103,10 @@ public static class ObjectBlocks
     /// Adds a write of <paramref name="data"/> at <paramref name="offset"/> to the batch (null data =
     /// zeros, deallocating whole blocks). Returns false when a partial block it had to merge failed its
     /// checksum: the merged block is then written with zeros in place of the bad bytes and the caller
-    /// must mark the object missing so that it is recovered from a good copy.
+    /// must mark the object missing so that it is recovered from a good copy. With
+    /// <paramref name="cowClone"/> set, every block is first preserved in that clone (copy-on-write).
     /// </summary>
-    public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero)
+    public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero, ulong cowClone = 0)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
@@ -108,6 +121,10 @@ public static class ObjectBlocks
                 int within = (int)(position % BlockSize);
                 int take = Math.Min(BlockSize - within, length - done);
                 int n = StoreKeys.Block(key, pg, name, index);
+                if (cowClone != 0)
+                {
+                    ObjectFamily.Preserve(store, batch, pg, name, cowClone, index, block);
+                }
                 if (take == BlockSize)
                 {
                     if (zero)
@@ -161,13 +178,15 @@ public static class ObjectBlocks
         }
     }
 
-    /// <summary>Deletes an object's metadata and every block.</summary>
+    /// <summary>Deletes an object's metadata and every block, its clones' included (the whole family).</summary>
     public static void AddDelete(IStoreBatch batch, ulong pg, string name)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
         int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
         batch.Delete(key[..n]);
         n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+        n = StoreKeys.Named(key, StoreKeys.CloneDataKind, pg, name);
         batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
     }
 
@@ -216,12 +235,12 @@ public static class ObjectBlocks
         WriteMeta(batch, pg, name, meta);
     }
 
-    private static void Seal(byte[] block, ReadOnlySpan<byte> payload)
+    internal static void Seal(byte[] block, ReadOnlySpan<byte> payload)
     {
         payload.CopyTo(block.AsSpan(4));
         BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
     }
 
-    private static bool Verify(ReadOnlySpan<byte> block) =>
+    internal static bool Verify(ReadOnlySpan<byte> block) =>
         BinaryPrimitives.ReadUInt32LittleEndian(block) == Crc32C.Compute(block.Slice(4, BlockSize));
 }

@@ -74,10 +74,12 @@ public sealed class RocksDbObjectStore : IObjectStore
 
     public byte[]? Get(ReadOnlySpan<byte> key) => _db.Get(_cf, key);
 
-    public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor)
+    public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor) => Scan(prefix, prefix, visitor);
+
+    public void Scan(ReadOnlySpan<byte> prefix, ReadOnlySpan<byte> from, StoreScanVisitor visitor)
     {
         using RocksDbIterator iterator = _db.NewPrefixIterator(_cf, prefix);
-        for (iterator.Seek(prefix); iterator.Valid; iterator.Next())
+        for (iterator.Seek(from.SequenceCompareTo(prefix) > 0 ? from : prefix); iterator.Valid; iterator.Next())
         {
             if (!visitor(iterator.Key, iterator.Value))
             {

@@ -9,11 +9,14 @@ namespace Fabric.Storage.Store;
 /// <list type="bullet">
 /// <item><c>'O' pg name</c> → object metadata (version, size).</item>
 /// <item><c>'D' pg name block</c> → crc32c (4 bytes) + one 4 KiB block; absent blocks read as zeros.</item>
+/// <item><c>'K' pg name clone block</c> → a block a snapshot clone keeps (crc + data), or an empty value:
+/// the block was a hole at that snapshot (see <see cref="ObjectFamily"/>).</item>
 /// <item><c>'L' pg version</c> → a PG log entry (protobuf).</item>
 /// <item><c>'I' pg</c> → the PG's persisted info (protobuf).</item>
 /// <item><c>'H' pg</c> → the PG's interval history as this OSD saw it.</item>
 /// <item><c>'M' pg name</c> → a missing object (need version).</item>
 /// <item><c>'S'</c> → the OSD superblock (last map epoch, epoch coverage).</item>
+/// <item><c>'X' pg</c> → the PG's scrub findings (inconsistent objects), when there are any.</item>
 /// </list>
 /// Object names are written with a 2-byte length first so that one object's blocks never interleave
 /// with another object's whose name it prefixes.
@@ -27,6 +30,8 @@ public static class StoreKeys
     public const byte HistoryKind = (byte)'H';
     public const byte MissingKind = (byte)'M';
     public const byte SuperblockKind = (byte)'S';
+    public const byte CloneDataKind = (byte)'K';
+    public const byte ScrubKind = (byte)'X';
 
     public const int MaxNameBytes = 1024;
 
@@ -50,6 +55,43 @@ public static class StoreKeys
         int n = Named(key, DataKind, pg, name);
         BinaryPrimitives.WriteUInt32BigEndian(key[n..], block);
         return n + 4;
+    }
+
+    /// <summary>The prefix of every block of one clone of an object.</summary>
+    public static int Clone(Span<byte> key, ulong pg, string name, ulong clone)
+    {
+        int n = Named(key, CloneDataKind, pg, name);
+        BinaryPrimitives.WriteUInt64BigEndian(key[n..], clone);
+        return n + 8;
+    }
+
+    public static int CloneBlock(Span<byte> key, ulong pg, string name, ulong clone, uint block)
+    {
+        int n = Clone(key, pg, name, clone);
+        BinaryPrimitives.WriteUInt32BigEndian(key[n..], block);
+        return n + 4;
+    }
+
+    /// <summary>The clone id in a clone block key (before the block index).</summary>
+    public static ulong CloneOf(ReadOnlySpan<byte> key) => BinaryPrimitives.ReadUInt64BigEndian(key[^12..]);
+
+    /// <summary>
+    /// Orders object names the way their keys sort (length first, then bytes), so that ranges of names
+    /// (scrub chunks) match key ranges.
+    /// </summary>
+    public static int CompareNames(string a, string b)
+    {
+        int la = Encoding.UTF8.GetByteCount(a);
+        int lb = Encoding.UTF8.GetByteCount(b);
+        if (la != lb)
+        {
+            return la.CompareTo(lb);
+        }
+        Span<byte> x = la <= 256 ? stackalloc byte[la] : new byte[la];
+        Span<byte> y = lb <= 256 ? stackalloc byte[lb] : new byte[lb];
+        Encoding.UTF8.GetBytes(a, x);
+        Encoding.UTF8.GetBytes(b, y);
+        return x.SequenceCompareTo(y);
     }
 
     public static int Log(Span<byte> key, ulong pg, ulong version)

@@ -1,0 +1,35 @@
+using Fabric.Storage.Store;
+
+namespace Fabric.IntegrationTests.DataServices;
+
+/// <summary>
+/// The "flip bytes in its store" tool: opens a stopped node's object store (RocksDB, DATA/osd) and flips
+/// one byte of one stored 4 KiB block of an object, leaving its checksum as it was, as a failing disk
+/// would. The node must not run (RocksDB holds a lock on the store while it does).
+/// </summary>
+public static class StoreCorruptor
+{
+    /// <summary>Flips the byte at <paramref name="byteOffset"/> of block <paramref name="block"/>; returns what it did.</summary>
+    public static string FlipByte(string storePath, ulong pg, string objectName, uint block, int byteOffset)
+    {
+        if (!Directory.Exists(storePath))
+        {
+            throw new DirectoryNotFoundException($"no object store at {storePath}");
+        }
+        using RocksDbObjectStore store = RocksDbObjectStore.Open(storePath);
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int n = StoreKeys.Block(key, pg, objectName, block);
+        byte[] value = store.Get(key[..n]) ?? throw new InvalidOperationException($"block {block} of {objectName} is not in {storePath}");
+        // The value is the 4-byte crc32c, then the data: flip a data byte.
+        value[4 + byteOffset] ^= 0x5A;
+        IStoreBatch batch = store.CreateBatch();
+        batch.Put(key[..n], value);
+        var durable = new ManualResetEventSlim();
+        store.Write(batch, durable.Set);
+        if (!durable.Wait(TimeSpan.FromSeconds(30)))
+        {
+            throw new TimeoutException($"the flipped block of {objectName} did not become durable in {storePath}");
+        }
+        return $"flipped byte {byteOffset} of block {block} of {objectName} (pg {pg:x}) in {storePath}";
+    }
+}
