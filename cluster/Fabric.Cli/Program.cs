@@ -20,6 +20,9 @@ public static class Program
         root.Subcommands.Add(StatusCommand.Create(globals));
         root.Subcommands.Add(NodeCommands.Create(globals));
         root.Subcommands.Add(ConfigCommands.Create(globals));
+        root.Subcommands.Add(PoolCommands.Create(globals));
+        root.Subcommands.Add(VolumeCommands.Create(globals));
+        root.Subcommands.Add(PgCommands.Create(globals));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
