@@ -3,8 +3,8 @@
 # so they do not compete for the 2 CPUs:
 #   Ceph:   1 mon + 3 BlueStore OSDs on 127.0.0.1 (../shared/peers/ceph-up.sh), pool size 3 / min 2,
 #           measured with fio --ioengine=rbd;
-#   Fabric: a real 3-node cluster started by `./fabric up` (its own $FABRIC_HOME, nodes on 127.0.77.1-3
-#           so nothing collides with Ceph on 127.0.0.1), pool replicas 3 / min 2, measured with
+#   Fabric: a real 3-node cluster started by `./fabric up` (its own $FABRIC_HOME, nodes
+#           on a free loopback /24 such as 127.0.177.1-3, so nothing collides with Ceph on 127.0.0.1), pool replicas 3 / min 2, measured with
 #           `fabric volume bench` (the CLI's own storage client over TCP to the node processes).
 # Both images are filled with the same random data first, so reads read real data on both systems.
 # Workloads: 4 MiB sequential write and read QD16, 4 KiB random write QD1 and QD16, 4 KiB random read
@@ -66,7 +66,15 @@ run_ceph() {
   bash "$PEERS/ceph-down.sh" "$base" >/dev/null 2>&1 || true
 }
 
-FABRIC_SUBNET=${FABRIC_SUBNET:-127.0.77}
+# A loopback /24 nobody listens on (other clusters of this machine may use 127.0.77.x and the like).
+pick_subnet() {
+  local s
+  for s in 177 178 179 187 197 207; do
+    ss -ltn 2>/dev/null | grep -q " 127\.0\.$s\." || { echo "127.0.$s"; return; }
+  done
+  echo "127.0.177"
+}
+FABRIC_SUBNET=${FABRIC_SUBNET:-$(pick_subnet)}
 
 fabric_cli() {
   "$ROOT/fabric" "$@" --home "$WORK/fabric-home" --config "$WORK/fabric.toml"

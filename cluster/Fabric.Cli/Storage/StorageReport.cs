@@ -88,19 +88,28 @@ public sealed class StorageReport
     /// <summary>The capacity the nodes offer: each node's configured capacity, or its disk when none is set.</summary>
     public ulong TotalBytes => (ulong)Nodes.Sum(n => (long)(n.CapacityBytes > 0 ? n.CapacityBytes : n.Status?.TotalBytes ?? 0));
 
+    /// <summary>Asks every up node's StorageAdmin service (in parallel) and builds the report.</summary>
     public static async Task<StorageReport> GatherAsync(ClusterMap map, PoolInfo? pool, CancellationToken cancellationToken)
     {
-        var report = new StorageReport { MapEpoch = map.Epoch };
         var nodes = map.Nodes.OrderBy(n => n.Id).ToList();
         var queries = nodes.Select(n => n.State == NodeState.Up
             ? StorageAdminClient.QueryAsync(n, pool?.Id ?? 0, cancellationToken)
             : Task.FromResult<(ListPgsReply?, OsdStatusReply?, string?)>((null, null, "node is down"))).ToList();
         var answers = await Task.WhenAll(queries).ConfigureAwait(false);
+        return Build(map, pool, nodes.Select((n, i) => (n, answers[i].Item1, answers[i].Item2, answers[i].Item3)).ToList());
+    }
+
+    /// <summary>Merges the nodes' answers (null replies for nodes that did not answer, with the error) into
+    /// one view of every PG of the pool (or of every pool): a pure function, so it is tested without a cluster.</summary>
+    public static StorageReport Build(ClusterMap map, PoolInfo? pool, IReadOnlyList<(NodeInfo Node, ListPgsReply? Pgs, OsdStatusReply? Status, string? Error)> answers)
+    {
+        var report = new StorageReport { MapEpoch = map.Epoch };
+        var nodes = answers.Select(a => a.Node).ToList();
         var placement = PlacementMap.Build(map);
         var best = new Dictionary<string, (PgStatus Status, int Osd, ulong Epoch)>(StringComparer.Ordinal);
         for (int i = 0; i < nodes.Count; i++)
         {
-            var (pgs, status, error) = answers[i];
+            var (_, pgs, status, error) = answers[i];
             report.Nodes.Add(new NodeStorage(nodes[i].Name, (int)nodes[i].Id, nodes[i].State == NodeState.Up, nodes[i].CapacityBytes, status, error));
             if (pgs is null) continue;
             foreach (var pg in pgs.Pgs)
