@@ -21,8 +21,7 @@ public static class CliProgress
         var columns = new List<ProgressColumn> { new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn() };
         if (bytes)
         {
-            columns.Add(new DownloadedColumn());
-            columns.Add(new TransferSpeedColumn());
+            columns.Add(new BinaryBytesColumn());
         }
         columns.Add(new ElapsedTimeColumn());
         columns.Add(new RemainingTimeColumn());
@@ -35,6 +34,16 @@ public static class CliProgress
             task.Value = task.MaxValue;
         }).ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>"176 MiB / 256 MiB, 21.8 MiB/s": sizes in the binary units the rest of the CLI prints.</summary>
+    private sealed class BinaryBytesColumn : ProgressColumn
+    {
+        public override Spectre.Console.Rendering.IRenderable Render(Spectre.Console.Rendering.RenderOptions options, ProgressTask task, TimeSpan deltaTime)
+        {
+            var speed = task.Speed is { } perSecond ? $", {Output.Units.Bytes(perSecond)}/s" : "";
+            return new Text($"{Output.Units.Bytes(task.Value)} / {Output.Units.Bytes(task.MaxValue)}{speed}");
+        }
     }
 
     private sealed class Reporter(Action<long> report) : IProgress<long>
