@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Side-by-side block storage benchmark on this machine: Ceph (1 mon, 3 BlueStore OSDs, pool size 3,
-# measured with fio --ioengine=rbd) and a 3-OSD Fabric storage cluster on 127.0.0.1-3 (RocksDB stores,
-# replicas 3 / min 2, measured with VolumeBenchmark through the volume client), same workloads, one
-# after the other so they do not compete for the 2 CPUs. Prints a markdown table with the ratios.
+# Side-by-side block storage benchmark on this machine, one run, the two systems one after the other
+# so they do not compete for the 2 CPUs:
+#   Ceph:   1 mon + 3 BlueStore OSDs on 127.0.0.1 (../shared/peers/ceph-up.sh), pool size 3 / min 2,
+#           measured with fio --ioengine=rbd;
+#   Fabric: a real 3-node cluster started by `./fabric up` (its own $FABRIC_HOME, nodes
+#           on a free loopback /24 such as 127.0.177.1-3, so nothing collides with Ceph on 127.0.0.1), pool replicas 3 / min 2, measured with
+#           `fabric volume bench` (the CLI's own storage client over TCP to the node processes).
+# Both images are filled with the same random data first, so reads read real data on both systems.
+# Workloads: 4 MiB sequential write and read QD16, 4 KiB random write QD1 and QD16, 4 KiB random read
+# QD16; plus the largest node (Fabric) / OSD (Ceph) RSS. Prints a markdown table with the ratios.
 #   bench/storage-compare.sh [SECONDS]        (default 10 s per workload)
 #   FABRIC_ONLY=1 / CEPH_ONLY=1               run one side only
 # Needs root for the Debian packages (ceph-mon ceph-osd ceph-mgr ceph-common fio), installed here.
@@ -46,7 +52,8 @@ run_ceph() {
   ceph osd pool create rbd 128 128 >/dev/null 2>&1
   ceph osd pool set rbd size 3 >/dev/null 2>&1
   rbd pool init rbd >/dev/null 2>&1
-  rbd create --size "${IMAGE_MIB}M" rbd/bench >/dev/null
+  echo "storage-compare: Ceph: filling the image" >&2
+  rbd import --no-progress "$WORK/fill.raw" rbd/bench >"$WORK/ceph-fill.log" 2>&1 || { echo "rbd import failed: see $WORK/ceph-fill.log" >&2; bash "$PEERS/ceph-down.sh" "$base" >/dev/null 2>&1; return 1; }
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
     local fio_rw=$rw; [[ $pattern == rand ]] && fio_rw="rand$rw"
@@ -59,28 +66,62 @@ run_ceph() {
   bash "$PEERS/ceph-down.sh" "$base" >/dev/null 2>&1 || true
 }
 
-run_fabric() {
-  echo "storage-compare: building Fabric.Bench" >&2
-  dotnet build "$ROOT/bench/Fabric.Bench" -c Release -nologo -v q -clp:ErrorsOnly >&2 || return 1
-  local dll="$ROOT/artifacts/bin/Fabric.Bench/release/Fabric.Bench.dll"
-  local pids=()
-  for i in 1 2 3; do
-    dotnet "$dll" storage-host --osd "$i" --dir "$WORK/fabric" --volume-mib "$IMAGE_MIB" >"$WORK/osd.$i.log" 2>&1 &
-    pids+=($!)
+# A loopback /24 nobody listens on (other clusters of this machine may use 127.0.77.x and the like).
+pick_subnet() {
+  local s
+  for s in 177 178 179 187 197 207; do
+    ss -ltn 2>/dev/null | grep -q " 127\.0\.$s\." || { echo "127.0.$s"; return; }
   done
+  echo "127.0.177"
+}
+FABRIC_SUBNET=${FABRIC_SUBNET:-$(pick_subnet)}
+
+fabric_cli() {
+  "$ROOT/fabric" "$@" --home "$WORK/fabric-home" --config "$WORK/fabric.toml"
+}
+
+run_fabric() {
+  echo "storage-compare: starting Fabric (3 nodes on $FABRIC_SUBNET.1-3)" >&2
+  {
+    printf '[cluster]\nname = "storagebench"\nmonitors = ["n1"]\nheartbeat_interval = "500ms"\nheartbeat_grace = "3s"\ndown_out_interval = "60s"\n'
+    for i in 1 2 3; do
+      printf '\n[[node]]\nname = "n%s"\ngrpc = "%s.%s:7000"\ndata = "%s.%s"\nstorage_port = 6800\nmetrics = "%s.%s:9100"\nfailure_domain = "rack1/n%s"\ncapacity = "8GiB"\nvm_memory = "1GiB"\nvm_cpus = 2\n' \
+        "$i" "$FABRIC_SUBNET" "$i" "$FABRIC_SUBNET" "$i" "$FABRIC_SUBNET" "$i" "$i"
+    done
+    printf '\n[[pool]]\nname = "rbd"\nreplicas = 3\nmin_replicas = 2\npg_count = 128\nfailure_domain = "host"\n'
+    printf '\n[[volume]]\nname = "bench"\npool = "rbd"\nsize = "%sMiB"\nobject_size = "4MiB"\n' "$IMAGE_MIB"
+  } >"$WORK/fabric.toml"
+  "$ROOT/fabric" up "$WORK/fabric.toml" --home "$WORK/fabric-home" >"$WORK/fabric-up.log" 2>&1 || { echo "fabric up failed: see $WORK/fabric-up.log" >&2; fabric_down; return 1; }
+  local i
+  for i in $(seq 1 120); do
+    fabric_cli pg list --json 2>/dev/null | python3 -c 'import json,sys; j=json.load(sys.stdin); sys.exit(0 if j["states"].get("active+clean")==j["total"] else 1)' && break
+    sleep 0.5
+  done
+  echo "storage-compare: Fabric: filling the volume" >&2
+  fabric_cli volume import bench "$WORK/fill.raw" >"$WORK/fabric-fill.log" 2>&1 || echo "fabric fill failed: see $WORK/fabric-fill.log" >&2
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
-    dotnet "$dll" storage-bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" --seconds "$SECONDS_PER" \
-      --volume-mib "$IMAGE_MIB" >"$RESULTS/fabric-$name.json" 2>"$RESULTS/fabric-$name.err" || echo "fabric $name failed" >&2
+    fabric_cli volume bench bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" --seconds "$SECONDS_PER" --json \
+      >"$RESULTS/fabric-$name.json" 2>"$RESULTS/fabric-$name.err" || echo "fabric $name failed" >&2
   done
-  local rss=0 r
-  for p in "${pids[@]}"; do r=$(ps -o rss= -p "$p" 2>/dev/null || echo 0); (( r > rss )) && rss=$r; done
+  local rss=0 r pid
+  for i in 1 2 3; do
+    pid=$(cut -d' ' -f1 "$WORK/fabric-home/run/node-n$i.pid" 2>/dev/null) || continue
+    r=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ' || echo 0)
+    (( ${r:-0} > rss )) && rss=$r
+  done
   echo "$rss" >"$RESULTS/fabric-rss"
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait "${pids[@]}" 2>/dev/null
+  fabric_down
+}
+
+fabric_down() {
+  "$ROOT/fabric" down --purge --home "$WORK/fabric-home" >/dev/null 2>&1 || true
 }
 
 install_packages || { echo "storage-compare: could not install packages" >&2; exit 1; }
+# The data both images are filled with before the workloads (random: nothing compresses or dedups).
+head -c "$((IMAGE_MIB << 20))" /dev/urandom >"$WORK/fill.raw"
+trap 'fabric_down' EXIT
 [[ "${FABRIC_ONLY:-0}" == 1 ]] || run_ceph
 [[ "${CEPH_ONLY:-0}" == 1 ]] || run_fabric
 
@@ -97,8 +138,8 @@ def ceph(name):
         return None
 def fabric(name):
     try:
-        j = json.loads(open(f"{d}/fabric-{name}.json").read().strip().splitlines()[-1])
-        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"])
+        j = json.load(open(f"{d}/fabric-{name}.json"))
+        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"], p99=j["p99_us"])
     except Exception:
         return None
 def fmt(v, k):

@@ -20,6 +20,9 @@ public static class Program
         root.Subcommands.Add(StatusCommand.Create(globals));
         root.Subcommands.Add(NodeCommands.Create(globals));
         root.Subcommands.Add(ConfigCommands.Create(globals));
+        root.Subcommands.Add(PoolCommands.Create(globals));
+        root.Subcommands.Add(VolumeCommands.Create(globals));
+        root.Subcommands.Add(PgCommands.Create(globals));
         root.Subcommands.Add(NetCommands.Create(globals));
         root.Subcommands.Add(VmCommands.Create(globals));
         root.Subcommands.Add(ImageCommands.Create(globals));

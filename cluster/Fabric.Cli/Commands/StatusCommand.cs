@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Fabric.Cli.Storage;
 using Fabric.Core.Map;
 using Fabric.Proto;
 using Spectre.Console;
@@ -29,12 +30,15 @@ public static class StatusCommand
     }
 }
 
-/// <summary>What `fabric status` shows, gathered from the monitors (and later the nodes).</summary>
+/// <summary>What `fabric status` shows, gathered from the monitors and the nodes' storage services.</summary>
 public sealed class ClusterReport
 {
     public ClusterMap? Map { get; private init; }
 
     public string? MapError { get; private init; }
+
+    /// <summary>PG states and capacity from every up node's OSD (null without a map).</summary>
+    public StorageReport? Storage { get; private set; }
 
     public List<(string Name, string Address, MonitorStatus? Status)> Monitors { get; } = new();
 
@@ -61,6 +65,7 @@ public sealed class ClusterReport
         }
         var report = new ClusterReport { Map = map, MapError = mapError };
         for (int i = 0; i < addresses.Count; i++) report.Monitors.Add((names[i], addresses[i], statuses[i]));
+        if (map is not null) report.Storage = await StorageReport.GatherAsync(map, null, cancellationToken).ConfigureAwait(false);
         report.Evaluate();
         return report;
     }
@@ -98,6 +103,10 @@ public sealed class ClusterReport
         foreach (var vm in Map.Vms.Where(v => v.State == VmState.Crashed))
         {
             Checks.Add(new("warn", "VM_CRASHED", $"VM {vm.Spec.Name} crashed: {vm.StateReason}"));
+        }
+        if (Storage is not null)
+        {
+            foreach (var (severity, code, message) in Storage.HealthChecks()) Checks.Add(new(severity, code, message));
         }
     }
 
@@ -144,6 +153,24 @@ public sealed class ClusterReport
             };
             json["blocklist"] = Map.Blocklist.Count;
         }
+        if (Storage is not null)
+        {
+            json["pgs"] = new JsonObject
+            {
+                ["total"] = Storage.Pgs.Count,
+                ["states"] = PgCommands.StatesJson(Storage),
+                ["degraded_objects"] = Storage.DegradedObjects,
+                ["object_copies"] = Storage.ObjectCopies,
+                ["objects"] = Storage.Objects,
+            };
+            json["capacity"] = new JsonObject
+            {
+                ["used_bytes"] = Storage.UsedBytes,
+                ["total_bytes"] = Storage.TotalBytes,
+                ["stored_bytes"] = Storage.StoredBytes,
+                ["nodes"] = new JsonArray(Storage.Nodes.Select(n => (JsonNode)n.ToJson()).ToArray()),
+            };
+        }
         return json;
     }
 
@@ -162,6 +189,13 @@ public sealed class ClusterReport
         if (Map is null) return;
         console.MarkupLine($"  nodes:    {Map.Nodes.Count} nodes: {Map.Nodes.Count(n => n.State == NodeState.Up)} up, {Map.Nodes.Count(n => n.In)} in");
         console.MarkupLine($"  data:     {Map.Pools.Count} pool(s), {Map.Volumes.Count} volume(s)");
+        if (Storage is not null)
+        {
+            console.MarkupLine($"            {Storage.Objects} object(s), {Output.Units.Bytes(Storage.StoredBytes)} stored");
+            console.MarkupLine($"  usage:    {Output.Units.Bytes(Storage.UsedBytes)} used of {Output.Units.Bytes(Storage.TotalBytes)}");
+            console.MarkupLine($"  pgs:      {Output.Output.Esc(PgCommands.StatesText(Storage))}");
+            if (Storage.DegradedObjects > 0) console.MarkupLine($"            {Storage.DegradedObjects}/{Storage.ObjectCopies} object copies degraded");
+        }
         console.MarkupLine($"  network:  {Map.Networks.Count} network(s)");
         console.MarkupLine($"  vms:      {Map.Vms.Count} VM(s), {Map.Vms.Count(v => v.State == VmState.Running)} running");
     }

@@ -8,7 +8,8 @@ namespace Fabric.Cli.Output;
 /// for scripts (`--json`). Progress and notes go to stderr so stdout stays parseable.</summary>
 public sealed class Output(bool json)
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping: stdout is not HTML, and PG states read "active+clean", not "active\u002Bclean".
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public bool Json { get; } = json;
 

@@ -1,0 +1,146 @@
+using System.Security.Cryptography;
+using Fabric.Cli.Local;
+using Fabric.Core.Io;
+using Fabric.IntegrationTests.Support;
+using Xunit.Abstractions;
+
+namespace Fabric.IntegrationTests.Storage;
+
+/// <summary>
+/// The storage verbs of the real `fabric` CLI against real node processes: pools and volumes, a 256 MiB
+/// import/export round trip (also with a node down), and I/O below min_replicas: with two of three nodes
+/// down a write waits (neither fails nor is acknowledged) and completes when one node returns.
+/// </summary>
+public sealed class StorageCliTests(ITestOutputHelper output)
+{
+    private const string Pool = """
+
+        [[pool]]
+        name = "rbd"
+        replicas = 3
+        min_replicas = 2
+        pg_count = 64
+        failure_domain = "host"
+        """;
+
+    [Fact]
+    public async Task Pool_and_volume_verbs_import_export_with_a_node_down_and_writes_wait_below_min_replicas()
+    {
+        await using var cluster = TestCluster.Create(extra: Pool);
+        await cluster.UpAsync();
+        await WaitCleanAsync(cluster, 64);
+
+        // ---- pools: create, list, set, refusals that name the fix, rm ----
+        var created = await cluster.CliJsonAsync("pool", "create", "scratch", "--replicas", "2", "--pg-count", "8");
+        Assert.Equal(2, (int)created["replicas"]!);
+        Assert.Equal(2, (int)created["min_replicas"]!);
+        var set = await cluster.CliJsonAsync("pool", "set", "scratch", "--min-replicas", "1");
+        Assert.Equal(1, (int)set["min_replicas"]!);
+        var pools = (await cluster.CliJsonAsync("pool", "list")).AsArray();
+        Assert.Equal(new[] { "rbd", "scratch" }, pools.Select(p => (string)p!["name"]!).Order());
+        var badPg = await cluster.CliAsync("pool", "create", "odd", "--pg-count", "12");
+        Assert.Equal(2, badPg.ExitCode);
+        Assert.Contains("power of two", badPg.Stderr);
+        var noPool = await cluster.CliAsync("volume", "create", "v", "--size", "1GiB", "--pool", "nope");
+        Assert.Equal(1, noPool.ExitCode);
+        Assert.Contains("pool nope does not exist: fabric pool create nope", noPool.Stderr);
+
+        // ---- volumes: create, shrink (objects past the end are deleted), grow (reads zeros there), rm ----
+        var small = await cluster.CliJsonAsync("volume", "create", "small", "--size", "16MiB", "--pool", "scratch", "--object-size", "1MiB");
+        Assert.Equal(16L << 20, (long)small["size_bytes"]!);
+        var smallData = RandomNumberGenerator.GetBytes(16 << 20);
+        var smallFile = Path.Combine(cluster.Home, "small.img");
+        await File.WriteAllBytesAsync(smallFile, smallData);
+        await cluster.CliJsonAsync("volume", "import", "small", smallFile);
+        Assert.Equal(16, (long)(await cluster.CliJsonAsync("volume", "info", "small", "--du"))["objects_existing"]!);
+        var refused = await cluster.CliAsync("volume", "resize", "small", "--size", "5632KiB");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--allow-shrink", refused.Stderr);
+        var shrunk = await cluster.CliJsonAsync("volume", "resize", "small", "--size", "5632KiB", "--allow-shrink");
+        Assert.True((bool)shrunk["shrunk"]!);
+        Assert.Equal(10, (long)shrunk["objects_removed"]!); // objects 6..15 of 1 MiB; object 5 keeps its first half
+        Assert.Equal(6, (long)(await cluster.CliJsonAsync("volume", "info", "small", "--du"))["objects_existing"]!);
+        await cluster.CliJsonAsync("volume", "resize", "small", "--size", "16MiB");
+        var smallOut = Path.Combine(cluster.Home, "small.out");
+        await cluster.CliJsonAsync("volume", "export", "small", smallOut);
+        var expected = new byte[16 << 20];
+        Array.Copy(smallData, expected, 5632 << 10);
+        var exported = await File.ReadAllBytesAsync(smallOut);
+        Assert.True(expected.SequenceEqual(exported), "after shrink and grow, the volume must hold the old data up to the shrunk size and zeros after it");
+        var removed = await cluster.CliJsonAsync("volume", "rm", "small");
+        Assert.Equal(6, (long)removed["objects_deleted"]!);
+        Assert.DoesNotContain((await cluster.CliJsonAsync("volume", "list")).AsArray(), v => (string)v!["name"]! == "small");
+        await cluster.CliJsonAsync("pool", "rm", "scratch");
+
+        // ---- 256 MiB import/export round trip ----
+        var image = Path.Combine(cluster.Home, "image.raw");
+        var imageData = new byte[256 << 20];
+        new Random(256).NextBytes(imageData);
+        await File.WriteAllBytesAsync(image, imageData);
+        var imported = await cluster.CliJsonAsync("volume", "import", "disk", image, "--create", "--pool", "rbd");
+        Assert.True((bool)imported["created"]!);
+        Assert.Equal(256L << 20, (long)imported["bytes"]!);
+        output.WriteLine($"import 256 MiB: {(double)imported["seconds"]!:0.0} s");
+        await AssertExportEqualsAsync(cluster, "disk", imageData, "export with every node up");
+
+        // ---- with n3 killed: export again while it is down ----
+        cluster.Kill9("n3");
+        await WaitNodesDownAsync(cluster, "n3");
+        await AssertExportEqualsAsync(cluster, "disk", imageData, "export with n3 down");
+
+        // ---- n2 down too: one replica left, below min_replicas 2: a write waits ----
+        await using var storage = await StorageTestClient.OpenAsync(cluster);
+        await using var volume = await storage.OpenVolumeAsync("disk");
+        cluster.Kill9("n2");
+        await WaitNodesDownAsync(cluster, "n2", "n3");
+        await Wait.UntilAsync(() => Task.FromResult(storage.Client.Map.Nodes.Count(n => n.State == Fabric.Proto.NodeState.Down)), n => n == 2, TimeSpan.FromSeconds(20),
+            "the test client to see both nodes down");
+        var status = await cluster.CliJsonAsync("status");
+        Assert.NotEqual("HEALTH_OK", (string)status["health"]!["status"]!);
+        var block = new byte[4096];
+        CheckedBlock.Fill(block, 1000, 77);
+        var write = volume.WriteAsync(1000 * 4096L, block, fua: false, CancellationToken.None).AsTask();
+        // Three seconds is far longer than a write takes with min_replicas met (milliseconds): a write that
+        // was going to be acknowledged or failed early would have been by then.
+        var early = await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(3)));
+        Assert.True(early != write, $"the write completed ({(early == write ? (await write).ToString() : "")}) with one replica of three up (min_replicas 2): it must wait");
+        var stuck = await cluster.CliJsonAsync("pg", "list");
+        output.WriteLine($"PGs with n2 and n3 down: {stuck["states"]!.ToJsonString()}");
+
+        // Bring back n2 alone: the PG has two replicas again and the write completes.
+        StartNode(cluster, "n2");
+        var completed = await Task.WhenAny(write, Task.Delay(TimeSpan.FromSeconds(90)));
+        Assert.True(completed == write, "the write did not complete within 90 s of n2 returning");
+        Assert.Equal(BlockIoStatus.Ok, await write);
+        var readBack = new byte[4096];
+        Assert.Equal(BlockIoStatus.Ok, await volume.ReadAsync(1000 * 4096L, readBack, CancellationToken.None));
+        Assert.True(block.AsSpan().SequenceEqual(readBack), "the block read back is not the one written");
+    }
+
+    private static async Task AssertExportEqualsAsync(TestCluster cluster, string volume, byte[] expected, string what)
+    {
+        var file = Path.Combine(cluster.Home, "export.raw");
+        var result = await cluster.CliAsync("volume", "export", volume, file, "--json");
+        Assert.True(result.ExitCode == 0, $"{what}: {result}");
+        var actual = await File.ReadAllBytesAsync(file);
+        Assert.Equal(expected.Length, actual.Length);
+        int firstDifference = expected.AsSpan().CommonPrefixLength(actual);
+        Assert.True(firstDifference == expected.Length, $"{what}: the exported bytes differ from the imported file at byte {firstDifference}");
+        File.Delete(file);
+    }
+
+    private static Task WaitCleanAsync(TestCluster cluster, int pgs) =>
+        Wait.UntilAsync(() => cluster.CliJsonAsync("pg", "list"), j => (int?)j["states"]?["active+clean"] == pgs, TimeSpan.FromSeconds(60), $"{pgs} PGs active+clean");
+
+    private static Task WaitNodesDownAsync(TestCluster cluster, params string[] nodes) =>
+        Wait.UntilAsync(() => cluster.CliJsonAsync("status"), s => nodes.All(n => s["nodes"]!["down"]!.AsArray().Any(d => (string)d! == n)), TimeSpan.FromSeconds(30),
+            $"{string.Join(", ", nodes)} marked down");
+
+    /// <summary>Starts one node of the cluster the way `fabric up` does (it restarts every missing node).</summary>
+    private static void StartNode(TestCluster cluster, string node)
+    {
+        var processes = new LocalProcesses(cluster.Home);
+        processes.StartDetached("node-" + node, NodeBinary.DotnetHost(),
+            [Repo.NodeDll, "run", "--config", Path.Combine(cluster.Home, "cluster.toml"), "--name", node, "--home", cluster.Home]);
+    }
+}
