@@ -64,7 +64,8 @@ public sealed class BlockPart : INodePart
         try
         {
             _volumes = new NodeVolumeProvider(() => node.StorageClient);
-            _locks = new MapVolumeLocks(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), _log);
+            var volumes = _volumes;
+            _locks = new MapVolumeLocks(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), volumes.AdoptLock, _log);
             if (node.Node.BlockCache.Bytes > 0)
             {
                 _cache = new BlockCache(new BlockCacheOptions

@@ -28,11 +28,16 @@ public sealed class MapVolumeLocks : IVolumeLocks
     private readonly Dictionary<string, string> _holders = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    public MapVolumeLocks(MonitorClient monitors, MapWatcher maps, Func<(uint NodeId, ulong Incarnation)> self, ILogger log)
+    private readonly Action<string> _acquired;
+
+    /// <param name="acquired">Called with the volume name once the lock is held and the node's map has it
+    /// (the storage client's writes must carry the lock's epoch).</param>
+    public MapVolumeLocks(MonitorClient monitors, MapWatcher maps, Func<(uint NodeId, ulong Incarnation)> self, Action<string> acquired, ILogger log)
     {
         _monitors = monitors;
         _maps = maps;
         _self = self;
+        _acquired = acquired;
         _log = log;
     }
 
@@ -88,8 +93,12 @@ public sealed class MapVolumeLocks : IVolumeLocks
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
-                        // The watch lags; the lock is held all the same.
+                        // Without the epoch in its map the node cannot write under the lock: give it back.
+                        lock (_holders) _holders.Remove(volume);
+                        await ReleaseInMapAsync(volume, holder, identity, nodeId, CancellationToken.None).ConfigureAwait(false);
+                        return $"volume {volume} was locked at epoch {reply.Epoch}, but this node's map did not reach that epoch in time";
                     }
+                    _acquired(volume);
                     return null;
                 }
                 catch (RpcException e) when (e.StatusCode == StatusCode.Aborted && attempt < 5)
@@ -130,30 +139,34 @@ public sealed class MapVolumeLocks : IVolumeLocks
                 _holders.Remove(volume);
             }
             var (nodeId, incarnation) = _self();
-            var identity = MapLookup.NodeIdentity(nodeId, incarnation);
-            // Bounded: a node that stops while its monitor is already gone must not hang on its releases.
-            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            bounded.CancelAfter(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _monitors.ApplyAsync($"unlock {volume} ({holder})", bounded.Token,
-                    new MapChange { VolumeLock = new VolumeLockChange { Volume = volume, Op = "release", Owner = identity, NodeId = nodeId } }).ConfigureAwait(false);
-                return null;
-            }
-            catch (RpcException e)
-            {
-                _log.LogWarning("Releasing the lock of volume {Volume} ({Holder}) failed: {Error}", volume, holder, e.Detail);
-                return e.Detail;
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                _log.LogWarning("Releasing the lock of volume {Volume} ({Holder}) timed out: no monitor answered", volume, holder);
-                return "no monitor answered the release";
-            }
+            return await ReleaseInMapAsync(volume, holder, MapLookup.NodeIdentity(nodeId, incarnation), nodeId, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _gate.Release();
+        }
+    }
+
+    private async Task<string?> ReleaseInMapAsync(string volume, string holder, string identity, uint nodeId, CancellationToken cancellationToken)
+    {
+        // Bounded: a node that stops while its monitor is already gone must not hang on its releases.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _monitors.ApplyAsync($"unlock {volume} ({holder})", bounded.Token,
+                new MapChange { VolumeLock = new VolumeLockChange { Volume = volume, Op = "release", Owner = identity, NodeId = nodeId } }).ConfigureAwait(false);
+            return null;
+        }
+        catch (RpcException e)
+        {
+            _log.LogWarning("Releasing the lock of volume {Volume} ({Holder}) failed: {Error}", volume, holder, e.Detail);
+            return e.Detail;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            _log.LogWarning("Releasing the lock of volume {Volume} ({Holder}) timed out: no monitor answered", volume, holder);
+            return "no monitor answered the release";
         }
     }
 }

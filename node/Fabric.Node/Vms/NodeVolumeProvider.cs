@@ -45,6 +45,9 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
             {
                 var volume = VolumeClient.Open(_client(), volumeName, out var error, readOnly: options.ReadOnly);
                 if (volume is null) return ValueTask.FromResult(OpenVolumeResult.Fail(error ?? $"volume '{volumeName}' cannot be opened"));
+                // Writes carry the lock epoch of the client (OSD-side fencing): a lock this node took before the
+                // volume was opened (an NBD export) is adopted now; one taken after, through AdoptLock.
+                if (!options.ReadOnly) volume.AdoptLock();
                 shared = new Shared(volume, key);
                 _open[key] = shared;
             }
@@ -57,6 +60,18 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
     {
         ClusterMap map = _client().Map;
         return ValueTask.FromResult<IReadOnlyList<string>>(map.Volumes.Select(v => v.Name).Order(StringComparer.Ordinal).ToList());
+    }
+
+    /// <summary>
+    /// The node now holds the volume's lock in the map (and its map has that epoch): the open writable client
+    /// takes the lock's epoch for its writes. No-op when the volume is not open for writing here.
+    /// </summary>
+    public void AdoptLock(string volumeName)
+    {
+        lock (_gate)
+        {
+            if (_open.TryGetValue((volumeName, false), out var shared)) shared.Volume.AdoptLock();
+        }
     }
 
     internal void Return(Shared shared)

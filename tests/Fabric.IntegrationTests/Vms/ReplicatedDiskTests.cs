@@ -96,21 +96,27 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
         Assert.Contains($"VERIFY-OK {Blocks}", console);
         await VmCli.WaitStateAsync(Cluster, "pat", "stopped");
 
-        // Tools see the same bytes (a read-only export holds no lock).
-        var uri = (string)(await ExportAsync("disk", "--read-only"))["unix_uri"]!;
+        // `fabric volume export` shows the same bytes, and so does a read-only NBD export (which holds no lock).
         var file = Path.Combine(Path.GetTempPath(), "fabric-pat-" + Guid.NewGuid().ToString("N")[..8]);
+        var viaNbd = file + ".nbd";
         try
         {
-            await RunAsync("qemu-img", "convert", "-f", "raw", "-O", "raw", uri, file);
+            var export = await Cluster.CliAsync("volume", "export", "disk", file, "--json");
+            Assert.True(export.ExitCode == 0, export.ToString());
+            var uri = (string)(await ExportAsync("disk", "--read-only"))["unix_uri"]!;
+            await RunAsync("qemu-img", "convert", "-f", "raw", "-O", "raw", uri, viaNbd);
             var bytes = await File.ReadAllBytesAsync(file);
             for (var i = 1; i <= Blocks; i++)
             {
                 Assert.Equal($"block-{i}", Encoding.ASCII.GetString(bytes, i * 4096, 4096).TrimEnd(' ', '\n'));
             }
+            var nbdBytes = await File.ReadAllBytesAsync(viaNbd);
+            Assert.True(bytes.AsSpan().SequenceEqual(nbdBytes), "fabric volume export and the NBD export differ");
         }
         finally
         {
             File.Delete(file);
+            File.Delete(viaNbd);
             await Cluster.CliAsync("volume", "unexport-nbd", "disk");
         }
         Assert.Equal(0, (await Cluster.CliAsync("vm", "rm", "pat")).ExitCode);
