@@ -35,7 +35,7 @@ public static class VolumeNbdCommands
 
     private static Command ExportCommand(GlobalOptions globals)
     {
-        var name = new Argument<string>("VOLUME") { Description = "Volume name" };
+        var name = new Argument<string>("VOLUME") { Description = "Volume name (VOLUME@SNAP for a snapshot, read-only)" };
         var node = new Option<string?>("--node") { Description = "The node that serves it (default: the first node that is up)" };
         var readOnly = new Option<bool>("--read-only") { Description = "Serve reads only (no lock: a running VM's disk can be read)" };
         var tcp = new Option<bool>("--tcp") { Description = "Print the TCP URI (nbd://HOST:PORT/VOLUME) instead of the unix-socket one" };
@@ -48,7 +48,8 @@ public static class VolumeNbdCommands
         {
             var volumeName = parse.GetValue(name)!;
             var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
-            if (map.FindVolume(volumeName) is null) throw new CliException($"volume {volumeName} does not exist (fabric volume list shows the volumes)");
+            var plain = volumeName.Split('@')[0];
+            if (map.FindVolume(plain) is null) throw new CliException($"volume {plain} does not exist (fabric volume list shows the volumes)");
             var server = ChooseNode(map, parse.GetValue(node));
             using var channel = new RpcChannel(server.GrpcAddress, new RpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2) });
             var info = await channel.UnaryAsync(Export, new ExportNbdRequest { Volume = volumeName, ReadOnly = parse.GetValue(readOnly), MinEpoch = map.Epoch },

@@ -165,9 +165,20 @@ public sealed class BlockPart : INodePart
                 throw new RpcException(StatusCode.Unavailable, $"node {node.Node.Name} has not seen map epoch {request.MinEpoch} yet; retry");
             }
         }
-        if (node.Map.FindVolume(request.Volume) is null)
+        // VOLUME@SNAP serves a snapshot (read-only).
+        var at = request.Volume.IndexOf('@');
+        var volumeName = at < 0 ? request.Volume : request.Volume[..at];
+        if (node.Map.FindVolume(volumeName) is not { } volume)
         {
-            throw new RpcException(StatusCode.NotFound, $"volume {request.Volume} does not exist (fabric volume list shows the volumes)");
+            throw new RpcException(StatusCode.NotFound, $"volume {volumeName} does not exist (fabric volume list shows the volumes)");
+        }
+        if (at >= 0 && !volume.Snapshots.Any(s => s.Name == request.Volume[(at + 1)..]))
+        {
+            throw new RpcException(StatusCode.NotFound, $"snapshot {request.Volume} does not exist (fabric volume snap ls {volumeName})");
+        }
+        if (at >= 0 && !request.ReadOnly)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{request.Volume} is a snapshot: export it --read-only");
         }
         await _exportGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
