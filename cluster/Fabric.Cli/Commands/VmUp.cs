@@ -9,7 +9,8 @@ namespace Fabric.Cli.Commands;
 /// The VM step of `fabric up`: every VM of the file that is not wanted running yet is placed and started
 /// (like `fabric vm start`, one at a time so each placement sees the previous ones), then up waits, bounded,
 /// until they run, and reports each VM's node and state. Without QEMU on this machine the VMs stay defined
-/// and up says how to install it.
+/// and up says how to install it. A VM that does not start is reported with its reason; up still succeeds
+/// (the cluster is up; `fabric vm list` shows the VM).
 /// </summary>
 public static class VmUp
 {
