@@ -2,6 +2,7 @@ using Fabric.Core.Map;
 using Fabric.Proto;
 using Fabric.Rpc.Protocol;
 using Fabric.Rpc.Server;
+using Fabric.Rpc.Streams;
 using Google.Protobuf.Reflection;
 
 namespace Fabric.Membership.Monitor;
@@ -50,7 +51,12 @@ public static class MonitorService
                 {
                     while (await reader.WaitToReadAsync(context.CancellationToken).ConfigureAwait(false))
                     {
-                        while (reader.TryRead(out var map)) await stream.WriteAsync(map, context.CancellationToken).ConfigureAwait(false);
+                        while (reader.TryRead(out var map))
+                        {
+                            // Serialized once per epoch for all watchers, not once per watcher.
+                            if (stream is IEncodedStreamWriter encoded) await encoded.WriteEncodedAsync(EncodedMaps.Of(map), context.CancellationToken).ConfigureAwait(false);
+                            else await stream.WriteAsync(map, context.CancellationToken).ConfigureAwait(false);
+                        }
                     }
                 }
                 catch (MapWatcherTooSlowException e)

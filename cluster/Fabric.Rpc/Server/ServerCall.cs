@@ -9,7 +9,7 @@ namespace Fabric.Rpc.Server;
 /// One call on the server, typed: the context handed to the handler is also its request stream and
 /// its response stream (one object per call).
 /// </summary>
-internal sealed class ServerCall<TRequest, TResponse> : ServerCallContext, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>
+internal sealed class ServerCall<TRequest, TResponse> : ServerCallContext, IAsyncStreamReader<TRequest>, IServerStreamWriter<TResponse>, IEncodedStreamWriter
     where TRequest : class, IMessage<TRequest>
     where TResponse : class, IMessage<TResponse>
 {
@@ -35,6 +35,9 @@ internal sealed class ServerCall<TRequest, TResponse> : ServerCallContext, IAsyn
         ArgumentNullException.ThrowIfNull(message);
         return WriteMessageAsync(message, cancellationToken);
     }
+
+    public ValueTask WriteEncodedAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken = default) =>
+        WriteEncodedMessageAsync(message, cancellationToken);
 
     /// <summary>Unary and server-streaming requests: exactly one message, then the end of the stream.</summary>
     public async Task<TRequest> ReadSingleRequestAsync()

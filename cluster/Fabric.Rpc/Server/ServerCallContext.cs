@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using Fabric.Rpc.Protocol;
@@ -244,9 +245,15 @@ public class ServerCallContext : IDisposable
         }
     }
 
-    private protected async ValueTask WriteMessageAsync(IMessage message, CancellationToken cancellationToken)
+    private protected ValueTask WriteMessageAsync(IMessage message, CancellationToken cancellationToken) =>
+        WriteFrameAsync(message.CalculateSize(), message, default, cancellationToken);
+
+    /// <summary>Sends protobuf bytes the caller serialized once for many streams: header + a copy of them.</summary>
+    private protected ValueTask WriteEncodedMessageAsync(ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken) =>
+        WriteFrameAsync(encoded.Length, null, encoded, cancellationToken);
+
+    private async ValueTask WriteFrameAsync(int size, IMessage? message, ReadOnlyMemory<byte> encoded, CancellationToken cancellationToken)
     {
-        int size = message.CalculateSize();
         if (size > _options.MaxSendMessageBytes)
         {
             throw new RpcException(StatusCode.ResourceExhausted,
@@ -266,7 +273,18 @@ public class ServerCallContext : IDisposable
             }
 
             PipeWriter writer = _http.Response.BodyWriter;
-            GrpcFrame.Write(writer, message, size);
+            if (message is not null)
+            {
+                GrpcFrame.Write(writer, message, size);
+            }
+            else
+            {
+                Span<byte> header = writer.GetSpan(GrpcFrame.HeaderLength);
+                GrpcFrame.WriteHeader(header, size);
+                writer.Advance(GrpcFrame.HeaderLength);
+                writer.Write(encoded.Span);
+            }
+
             FlushResult result;
             try
             {

@@ -102,7 +102,17 @@ public sealed class TesterService
                 throw new RpcException(StatusCode.Aborted, $"failed after {i} replies");
             }
 
-            await stream.WriteAsync(new EchoReply { Index = i, Payload = payload });
+            // Odd replies go pre-serialized (the path WatchMap uses to serialize a map once for every
+            // watcher), so every streaming test checks both write paths frame the same way.
+            var reply = new EchoReply { Index = i, Payload = payload };
+            if (i % 2 == 1)
+            {
+                await ((IEncodedStreamWriter)stream).WriteEncodedAsync(reply.ToByteArray());
+            }
+            else
+            {
+                await stream.WriteAsync(reply);
+            }
         }
     }
 
