@@ -3,11 +3,14 @@
 #   iperf3 TCP (1 stream) and UDP 64-byte between two namespaces through
 #     (a) a Linux bridge, offloads off          (b) Open vSwitch 3.1 userspace (netdev) datapath, offloads off
 #     (c) our switch (AF_PACKET ports on the host ends of the veths), with offloads (virtio-net header) and without
-#   and the overlay: kernel VXLAN + bridge (offloads off) vs our VXLAN between two switch instances.
+#   and the overlay: kernel VXLAN + bridge (offloads off), VXLAN between two OVS userspace instances,
+#   our VXLAN between two switch instances (switch-host), and our VXLAN between two real node daemons
+#   (Fabric.Node processes in the "host" namespaces, joined into a cluster; the VM namespaces' veths
+#   attached to their node's switch as AF_PACKET access ports with `switch-nodes`).
 # Ends with a markdown table of medians and ratios. Topologies and iperf3 runs come from the peer scripts
 # (../shared/peers: net-lib.sh, net-bench.sh); results in $PEER_DIR/res.
 #   bench/net-compare.sh            everything (about 8 minutes)
-#   bench/net-compare.sh lb ours    only some: lb ovs ours ours-nooff kvx fvx
+#   bench/net-compare.sh lb ours    only some: lb ovs ours ours-nooff kvx ovx fvx nvx
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS="${FABRIC_PEERS:-$ROOT/../shared/peers}"
@@ -32,8 +35,9 @@ if [[ ${#need[@]} -gt 0 ]]; then
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null || { echo "net-compare: apt-get install failed"; exit 1; }
 fi
 
-echo "net-compare: building bench/Fabric.Bench ..."
+echo "net-compare: building bench/Fabric.Bench and node/Fabric.Node ..."
 dotnet build "$ROOT/bench/Fabric.Bench" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null || { echo "net-compare: build failed"; exit 1; }
+dotnet build "$ROOT/node/Fabric.Node" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null || { echo "net-compare: build of the node failed"; exit 1; }
 BENCH=(dotnet "$ROOT/artifacts/bin/Fabric.Bench/release/Fabric.Bench.dll")
 
 # The datapath thread's nice value: kernel datapaths forward in softirq context, ahead of every user
@@ -44,7 +48,7 @@ cleanup() {
   for pid in "${HOSTS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
   for pid in "${HOSTS[@]}"; do wait "$pid" 2>/dev/null; done
   HOSTS=()
-  ovs_stop main >/dev/null 2>&1
+  for o in main A B; do [[ -d "$PEER_DIR/ovs-$o" ]] && ovs_stop $o >/dev/null 2>&1; done
   ip link del pcbr 2>/dev/null; ip link del pc1-h 2>/dev/null; ip link del pc2-h 2>/dev/null
   ns_down
   ip netns del pcA 2>/dev/null; ip netns del pcB 2>/dev/null; true
@@ -115,12 +119,40 @@ run_fvx() {
   bench fvx; cleanup; cat "$PEER_DIR/host-fvx-a.log" "$PEER_DIR/host-fvx-b.log"
 }
 
-ALL=(lb ovs ours ours-nooff kvx fvx)
+run_ovx() {
+  # Two OVS userspace instances, one in each host namespace, each with br-phy (the underlay port and the
+  # tunnel endpoint address) and br-int (the VM's veth and a VXLAN port), as ../shared/peers/vxlan-up.sh.
+  cleanup; overlay_topo off
+  ip -n pcA addr flush dev uA; ip -n pcB addr flush dev uB
+  for side in A B; do
+    local ns=pc$side me peer vm
+    if [[ $side == A ]]; then me=1; peer=2; vm=pc1-h; else me=2; peer=1; vm=pc2-h; fi
+    ovs_start $side "$ns"
+    vsctl $side add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy u$side
+    ip -n "$ns" addr add 172.31.0.$me/24 dev br-phy; ip -n "$ns" link set br-phy up
+    vsctl $side add-br br-int -- set bridge br-int datapath_type=netdev -- add-port br-int $vm \
+      -- add-port br-int vx0 -- set interface vx0 type=vxlan options:remote_ip=172.31.0.$peer options:key=5000
+  done
+  for _ in $(seq 100); do ip netns exec pc1 ping -c1 -W1 10.77.0.2 >/dev/null 2>&1 && break; sleep 0.2; done
+  bench ovx
+}
+run_nvx() {
+  # The same topology with a real node daemon in pcA (n1, the monitor) and one in pcB (n2), data
+  # addresses on the underlay; switch-nodes (in pcA, where it reaches both nodes) defines the VXLAN
+  # network, attaches pc1-h to n1's switch and pc2-h to n2's. The node processes run at $FABRIC_NICE.
+  cleanup; overlay_topo on
+  local nice=(); [[ -n "$NICE" ]] && nice=(--nice "${FABRIC_NICE--10}")
+  start_host "$PEER_DIR/host-nvx.log" ip netns exec pcA "${BENCH[@]}" switch-nodes --home "$PEER_DIR/nodes" "${nice[@]}" \
+    --node n1=172.31.0.1@pcA --node n2=172.31.0.2@pcB --port n1=pc1-h --port n2=pc2-h || return
+  bench nvx; cleanup; cat "$PEER_DIR/host-nvx.log"
+}
+
+ALL=(lb ovs ours ours-nooff kvx ovx fvx nvx)
 SEL=("$@"); [[ ${#SEL[@]} -eq 0 ]] && SEL=("${ALL[@]}")
 T0=$(date +%s)
 for t in "${SEL[@]}"; do
   case $t in
-    lb) run_lb ;; ovs) run_ovs ;; ours) run_ours ;; ours-nooff) run_ours_nooff ;; kvx) run_kvx ;; fvx) run_fvx ;;
+    lb) run_lb ;; ovs) run_ovs ;; ours) run_ours ;; ours-nooff) run_ours_nooff ;; kvx) run_kvx ;; ovx) run_ovx ;; fvx) run_fvx ;; nvx) run_nvx ;;
     *) echo "net-compare: unknown topology $t (use: ${ALL[*]})"; exit 2 ;;
   esac
 done
@@ -137,7 +169,8 @@ def med(tag, kind):
     except OSError: pass
     return None
 names = {'lb': 'Linux bridge, offloads off', 'ovs': 'OVS 3.1 netdev, offloads off', 'ours': 'Fabric switch (AF_PACKET, offloads)',
-         'ours-nooff': 'Fabric switch (AF_PACKET, offloads off)', 'kvx': 'kernel VXLAN + bridge, offloads off', 'fvx': 'Fabric VXLAN (two switches)'}
+         'ours-nooff': 'Fabric switch (AF_PACKET, offloads off)', 'kvx': 'kernel VXLAN + bridge, offloads off', 'ovx': 'OVS 3.1 netdev VXLAN (two instances), offloads off',
+         'fvx': 'Fabric VXLAN (two switch-host instances)', 'nvx': 'Fabric VXLAN (two real node daemons)'}
 lb, ovs, kvx = med('lb', 'tcp'), med('ovs', 'tcp'), med('kvx', 'tcp')
 ovs_u = med('ovs', 'udp64')
 def ratio(a, b): return f'{a / b:.2f}x' if a is not None and b else '-'
@@ -145,11 +178,16 @@ def f(v, fmt): return fmt.format(v) if v is not None else '-'
 print()
 print('| path | TCP 1 stream (Gbit/s) | UDP 64 B received (kpps) | TCP / Linux bridge | TCP / OVS | UDP / OVS | TCP / kernel VXLAN |')
 print('|---|---|---|---|---|---|---|')
+ovx, ovx_u = med('ovx', 'tcp'), med('ovx', 'udp64')
+overlay = ('kvx', 'ovx', 'fvx', 'nvx')
 for t in sel:
     tcp, udp = med(t, 'tcp'), med(t, 'udp64')
-    vx = ratio(tcp, kvx) if t in ('fvx', 'kvx') else ''
-    print(f'| {names.get(t, t)} | {f(tcp, "{:.2f}")} | {f(udp / 1000 if udp else None, "{:.0f}")} | {ratio(tcp, lb)} | {ratio(tcp, ovs)} | {ratio(udp, ovs_u)} | {vx} |')
+    vx = ratio(tcp, kvx) if t in overlay else ''
+    # Overlay rows compare with OVS's VXLAN (ovx), bridge rows with OVS's bridge (ovs).
+    o, ou = (ovx, ovx_u) if t in overlay else (ovs, ovs_u)
+    print(f'| {names.get(t, t)} | {f(tcp, "{:.2f}")} | {f(udp / 1000 if udp else None, "{:.0f}")} | {"" if t in overlay else ratio(tcp, lb)} | {ratio(tcp, o)} | {ratio(udp, ou)} | {vx} |')
 print()
+print('Overlay rows: "/ OVS" is against OVS VXLAN (ovx); bridge rows: against the OVS bridge (ovs).')
 print('Goals: TCP >= Linux bridge (1.0x) and >= 4x OVS; UDP-64 >= 2x OVS; Fabric VXLAN TCP >= kernel VXLAN (1.0x).')
 PY
 echo "net-compare: done in $(( $(date +%s) - T0 )) s; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -33,6 +33,8 @@ public static class Program
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":
                 return Switch.SwitchHost.Run(rest);
+            case "switch-nodes":
+                return await Switch.SwitchNodes.RunAsync(rest);
             case "hypervisor":
                 return await Hypervisor.HypervisorBench.RunAsync(rest);
             case var blk when blk.StartsWith("blk-", StringComparison.Ordinal):

@@ -79,12 +79,13 @@ public static class NetCommands
         var dstPort = new Option<int>("--dst-port") { Description = "TCP/UDP destination port" };
         var srcPort = new Option<int>("--src-port") { Description = "TCP/UDP source port (default 40000)" };
         var node = new Option<string?>("--node") { Description = "The node whose switch has the port (default: found by asking every node)" };
+        var fromNode = new Option<string?>("--from-node") { Description = "With --from vxlan0: the node the packet comes from" };
         var trace = new Command("trace", "The path a packet would take through the switches (nothing is sent), like ovs-appctl ofproto/trace");
         trace.Arguments.Add(name);
-        foreach (var o in new Option[] { from, dstMac, dstIp, srcMac, srcIp, protocol, dstPort, srcPort, node }) trace.Options.Add(o);
+        foreach (var o in new Option[] { from, dstMac, dstIp, srcMac, srcIp, protocol, dstPort, srcPort, node, fromNode }) trace.Options.Add(o);
         globals.SetAction(trace, (parse, context, ct) => NetTrace.RunAsync(context, new NetTrace.Options(
             parse.GetValue(name)!, parse.GetValue(from)!, parse.GetValue(dstMac)!, parse.GetValue(dstIp), parse.GetValue(srcMac), parse.GetValue(srcIp),
-            parse.GetValue(protocol), parse.GetValue(dstPort), parse.GetValue(srcPort), parse.GetValue(node)), ct));
+            parse.GetValue(protocol), parse.GetValue(dstPort), parse.GetValue(srcPort), parse.GetValue(node), parse.GetValue(fromNode)), ct));
         return trace;
     }
 

@@ -51,7 +51,7 @@ public sealed class NamespaceNetworkTests(ITestOutputHelper output)
             Assert.True(apply.ExitCode == 0, apply.ToString());
             Assert.Contains("+ network lan (vlan 100", apply.Stdout);
             Assert.Contains("+ network overlay (vxlan 5001", apply.Stdout);
-            await cluster.WaitForSwitchesAsync(await cluster.ApplyVmsAsync());
+            await cluster.WaitForSwitchesAsync(await cluster.DefineVmsAsync());
             foreach (var vm in new[] { L1, L2, O1, O2 }) nics.Add(await AttachAsync(cluster, vm));
             var (l1, l2, o1, o2) = (nics[0].Nic, nics[1].Nic, nics[2].Nic, nics[3].Nic);
 

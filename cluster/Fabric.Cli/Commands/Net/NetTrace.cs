@@ -14,13 +14,15 @@ namespace Fabric.Cli.Commands.Net;
 internal static class NetTrace
 {
     public sealed record Options(string Network, string FromPort, string DstMac, string? DstIp, string? SrcMac, string? SrcIp,
-        string? Protocol, int DstPort, int SrcPort, string? Node);
+        string? Protocol, int DstPort, int SrcPort, string? Node, string? FromNode);
 
     public static async Task<int> RunAsync(CliContext context, Options options, CancellationToken cancellationToken)
     {
         var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
         NetViews.RequireNetwork(map, options.Network);
         using var nodes = new SwitchNodes(map);
+        if (options.FromPort == "vxlan0" && (options.Node is null || options.FromNode is null))
+            throw new CliException("--from vxlan0 needs --node (where the packet arrives) and --from-node (the node that sent it)", CliException.Usage);
         var owner = options.Node is { } pinned ? nodes.Require(pinned) : await FindPortAsync(map, nodes, options.FromPort, cancellationToken).ConfigureAwait(false);
 
         var request = new TraceRequest
@@ -34,6 +36,7 @@ internal static class NetTrace
             Protocol = options.Protocol ?? "",
             DstPort = (uint)options.DstPort,
             SrcPort = (uint)options.SrcPort,
+            FromNode = options.FromNode ?? "",
         };
         var first = await nodes.AskAsync(owner, (c, o) => c.UnaryAsync(SwitchAdminMethods.Trace, request, o), cancellationToken).ConfigureAwait(false);
         var hops = new List<(string Node, TraceReply Reply)> { (owner.Name, first) };

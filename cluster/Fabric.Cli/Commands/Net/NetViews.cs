@@ -100,7 +100,6 @@ internal static class NetViews
             foreach (var n in nics) t.AddRow(Out.Esc(n.Vm.Spec.Name), Out.Esc(n.Port), Out.Esc(n.Nic.Mac), Out.Esc(n.Nic.Ip), Out.Esc(n.Node), Out.Esc(n.State));
             o.Write(t);
         }
-        o.Line("ports (from each node's switch):");
         var ports = Out.Table("node", "port", "kind", "active", "rx pkts", "tx pkts", "drops", "where");
         foreach (var a in answers)
         {
@@ -115,7 +114,15 @@ internal static class NetViews
                     p.TxPackets.ToString(CultureInfo.InvariantCulture), Out.Esc(Drops(p)), Out.Esc(p.Description));
             }
         }
-        o.Write(ports);
+        if (ports.Rows.Count == 0)
+        {
+            o.Line("ports: none on any node's switch (VM NICs get theirs when the VM runs; `fabric net attach` adds host ports)");
+        }
+        else
+        {
+            o.Line("ports (from each node's switch):");
+            o.Write(ports);
+        }
         foreach (var a in answers.Where(a => a.Reply is not null))
         {
             var r = a.Reply!;

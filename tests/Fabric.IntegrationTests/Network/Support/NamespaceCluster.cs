@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
-using Fabric.Config.Loading;
-using Fabric.Config.Plan;
 using Fabric.IntegrationTests.Support;
 using Fabric.Membership.Client;
 using Fabric.Proto;
@@ -157,16 +155,11 @@ public sealed class NamespaceCluster : IAsyncDisposable
         return admin;
     }
 
-    /// <summary>Adds the config's VMs to the map, planned as `fabric up` plans them.</summary>
-    public async Task<ulong> ApplyVmsAsync()
+    /// <summary>Defines the config's VMs in the map (never started: the test plays their NICs).</summary>
+    public async Task<ulong> DefineVmsAsync()
     {
-        var config = ClusterConfigLoader.Load(ConfigPath).GetConfigOrThrow();
         using var monitors = Monitors();
-        var map = await monitors.GetLatestMapAsync(CancellationToken.None);
-        var plan = ConfigPlanner.Plan(config, map, new PlanScope { Kinds = PlanKinds.Vms });
-        Assert.False(plan.HasErrors, string.Join("; ", plan.Errors));
-        var reply = await monitors.ProposeAsync(plan.ToTransaction(Guid.NewGuid().ToString("N"), "test: VMs"), CancellationToken.None);
-        return reply.Epoch;
+        return await MapVms.DefineAsync(ConfigPath, monitors);
     }
 
     /// <summary>Waits until both switches applied map <paramref name="epoch"/>.</summary>

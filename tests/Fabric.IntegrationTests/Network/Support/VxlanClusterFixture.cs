@@ -1,4 +1,5 @@
 using Fabric.IntegrationTests.Support;
+using Fabric.Membership.Client;
 using Fabric.Proto;
 
 namespace Fabric.IntegrationTests.Network.Support;
@@ -67,8 +68,15 @@ public sealed class VxlanClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = TestCluster.Create(2, Networks + TestVm.Toml(Vms));
+        // `fabric up` gets the networks; the VMs are only defined afterwards (up would start them).
+        Cluster = TestCluster.Create(2, Networks);
         await Cluster.UpAsync();
+        var withVms = Path.Combine(Cluster.Home, "with-vms.toml");
+        await File.WriteAllTextAsync(withVms, await File.ReadAllTextAsync(Cluster.ConfigPath) + TestVm.Toml(Vms));
+        using var monitors = new MonitorClient([Cluster.Grpc("n1")]);
+        var epoch = await MapVms.DefineAsync(withVms, monitors);
+        foreach (var node in Cluster.Nodes)
+            await Wait.UntilAsync(() => Admin(node).NetworksAsync(), r => r.MapEpoch >= epoch, TimeSpan.FromSeconds(20), $"{node}'s switch to apply epoch {epoch}");
     }
 
     /// <summary>Plays <paramref name="vm"/>'s NIC on <paramref name="node"/> (default: the VM's node) and waits until the switch connected.</summary>
