@@ -42,6 +42,10 @@ public interface IStoreBatch : IDisposable
 {
     void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
 
+    /// <summary>Puts the value <paramref name="head"/> + <paramref name="tail"/> without joining them first
+    /// (a block's checksum and its data straight from the message).</summary>
+    void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail);
+
     void Delete(ReadOnlySpan<byte> key);
 
     /// <summary>Deletes every key in [start, end).</summary>

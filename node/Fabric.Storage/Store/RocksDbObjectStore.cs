@@ -37,6 +37,8 @@ public sealed class RocksDbObjectStore : IObjectStore
             BlockCacheSizeBytes = blockCacheBytes,
             WriteBufferSizeBytes = 64L << 20,
             LogLevel = RocksDbLogLevel.Warn,
+            // One writer (the OSD's event loop): the plain skiplist insert is cheaper than the concurrent one.
+            AllowConcurrentMemtableWrite = false,
         };
         return new RocksDbObjectStore(path, RocksDatabase.Open(path, options));
     }
@@ -131,6 +133,8 @@ public sealed class RocksDbObjectStore : IObjectStore
         public int Count => Batch.Count;
 
         public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => Batch.Put(cf, key, value);
+
+        public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail) => Batch.Put(cf, key, head, tail);
 
         public void Delete(ReadOnlySpan<byte> key) => Batch.Delete(cf, key);
 
