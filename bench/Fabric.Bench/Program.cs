@@ -27,6 +27,10 @@ public static class Program
                 return await Storage.StorageBench.RunAsync(mode, rest);
             case "dataservices":
                 return await DataServices.DataServicesBench.RunAsync(rest);
+            case "rocks-batch":
+                return DataServices.RocksBatchProbe.Run(rest);
+            case "store-write":
+                return DataServices.StoreWriteBench.Run(rest);
             case "volume-writer":
                 return await DataServices.VolumeWriter.RunAsync(rest);
             case "rocksdb":

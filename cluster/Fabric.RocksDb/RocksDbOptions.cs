@@ -91,12 +91,27 @@ public sealed record RocksDbOptions
     /// <summary>How many old LOG files RocksDB keeps.</summary>
     public int KeepLogFileCount { get; init; } = 5;
 
+    /// <summary>Values of at least this many bytes go to blob files (RocksDB's integrated BlobDB)
+    /// instead of the SST files, so compactions move only keys and small values: much less write
+    /// amplification for large values (an object store's 4 KiB blocks). 0 = off.</summary>
+    public long MinBlobSizeBytes { get; init; }
+
+    /// <summary>Target size of one blob file.</summary>
+    public long BlobFileSizeBytes { get; init; } = 256L << 20;
+
+    /// <summary>Blob garbage collection during compaction: blob files older than this fraction of all
+    /// blob files are rewritten when compaction meets them, which frees the space of overwritten values.</summary>
+    public double BlobGcAgeCutoff { get; init; } = 0.25;
+
     /// <summary>Throws ArgumentException for values RocksDB would misread or reject obscurely.</summary>
     public void Validate()
     {
         if (WriteBufferSizeBytes <= 0) throw new ArgumentException("WriteBufferSizeBytes must be positive", nameof(WriteBufferSizeBytes));
         if (MaxBackgroundJobs <= 0) throw new ArgumentException("MaxBackgroundJobs must be positive", nameof(MaxBackgroundJobs));
         if (BlockCacheSizeBytes < 0) throw new ArgumentException("BlockCacheSizeBytes must be 0 or positive", nameof(BlockCacheSizeBytes));
+        if (MinBlobSizeBytes < 0) throw new ArgumentException("MinBlobSizeBytes must be 0 or positive", nameof(MinBlobSizeBytes));
+        if (BlobFileSizeBytes <= 0) throw new ArgumentException("BlobFileSizeBytes must be positive", nameof(BlobFileSizeBytes));
+        if (BlobGcAgeCutoff is < 0 or > 1) throw new ArgumentException("BlobGcAgeCutoff must be between 0 and 1", nameof(BlobGcAgeCutoff));
         if (BloomFilterBitsPerKey < 0) throw new ArgumentException("BloomFilterBitsPerKey must be 0 or positive", nameof(BloomFilterBitsPerKey));
         if (BytesPerSync < 0 || WalBytesPerSync < 0 || MaxTotalWalSizeBytes < 0)
             throw new ArgumentException("byte counts must be 0 or positive");

@@ -119,6 +119,46 @@ public class SnapshotCloneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Concurrent_first_writes_to_one_clone_object_all_land_on_the_copied_up_parent_data()
+    {
+        VolumeClient parent = Open("golden");
+        byte[] image = ReplicationTests.Pattern(1 << 20, 11);
+        Assert.Equal(BlockIoStatus.Ok, await parent.WriteAsync(0, image, false, default));
+        await SnapAsync("golden", "base", protect: true);
+        VolumeInfo golden = _cluster.Map.FindVolume("golden")!;
+        _cluster.CreateVolume("child", 1L << 20, ObjectSize, new ParentRef { VolumeId = golden.Id, SnapId = golden.Snapshots[0].Id });
+        VolumeClient child = Open("child");
+        await child.WaitForEpochAsync(_cluster.Map.Epoch, default);
+        // Eight writers hit the same (absent) object at once: each copy-up after the first is a no-op
+        // and no write is lost under another's copy-up.
+        byte[] expected = (byte[])image.Clone();
+        var writes = new List<Task<BlockIoStatus>>();
+        for (int i = 0; i < 8; i++)
+        {
+            byte[] block = ReplicationTests.Pattern(4096, 100 + i);
+            block.CopyTo(expected, ObjectSize * 2 + i * 8192);
+            writes.Add(child.WriteAsync(ObjectSize * 2 + i * 8192, block, false, default).AsTask());
+        }
+        Assert.All(await Task.WhenAll(writes), s => Assert.Equal(BlockIoStatus.Ok, s));
+        Assert.Equal(expected, await ReadAll(child));
+
+        // A clone of a clone reads through both parents.
+        await SnapAsync("child", "c1", protect: true);
+        VolumeInfo childInfo = _cluster.Map.FindVolume("child")!;
+        _cluster.CreateVolume("grandchild", 1L << 20, ObjectSize, new ParentRef { VolumeId = childInfo.Id, SnapId = childInfo.Snapshots[0].Id });
+        VolumeClient grandchild = Open("grandchild");
+        await grandchild.WaitForEpochAsync(_cluster.Map.Epoch, default);
+        Assert.Equal(expected, await ReadAll(grandchild));
+
+        // Rolling the clone back to a snapshot taken before it wrote an object makes that object read
+        // through to the parent again.
+        byte[] later = ReplicationTests.Pattern(4096, 200);
+        Assert.Equal(BlockIoStatus.Ok, await child.WriteAsync(ObjectSize * 5, later, false, default));
+        Assert.Equal(BlockIoStatus.Ok, await child.RollbackAsync("c1", null, default));
+        Assert.Equal(expected, await ReadAll(child));
+    }
+
+    [Fact]
     public async Task Volume_usage_shows_space_shared_until_overwritten()
     {
         VolumeClient volume = Open("golden");

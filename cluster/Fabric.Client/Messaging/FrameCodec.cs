@@ -31,6 +31,18 @@ public static class FrameCodec
         writer.Advance(total);
     }
 
+    /// <summary>Writes a frame's prefix and header only; its <paramref name="dataLength"/> data bytes follow separately.</summary>
+    public static void WritePrefix(IBufferWriter<byte> writer, StorageMessageType type, IMessage header, int dataLength)
+    {
+        int headerLength = header.CalculateSize();
+        Span<byte> span = writer.GetSpan(PrefixSize + headerLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)(PrefixSize + headerLength + dataLength - 4));
+        span[4] = (byte)type;
+        BinaryPrimitives.WriteUInt32LittleEndian(span[5..], (uint)headerLength);
+        header.WriteTo(span.Slice(PrefixSize, headerLength));
+        writer.Advance(PrefixSize + headerLength);
+    }
+
     /// <summary>Length of the frame that starts the buffer, 0 when more bytes are needed, -1 when malformed.</summary>
     public static int PeekFrameLength(ReadOnlySpan<byte> buffer)
     {

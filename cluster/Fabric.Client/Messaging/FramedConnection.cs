@@ -1,6 +1,8 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Fabric.Proto;
 using Google.Protobuf;
 
@@ -17,14 +19,23 @@ namespace Fabric.Client.Messaging;
 /// header raw, so 4 MiB payloads are never copied into protobuf messages. The message contracts stay
 /// in proto/storage.proto.
 ///
-/// Sending appends the frame to a pending buffer under a lock; the thread that finds no flush running
-/// writes everything pending (so concurrent senders batch into one syscall) and keeps going until the
-/// buffer is empty. Frames queued before the connection is established go out once it is. A dedicated
-/// async receive loop parses frames and hands each to the callback with its data in a pooled buffer.
-/// A malformed frame closes the connection (never the process).
+/// Sending: a frame's prefix and header (and small data) are appended to a pending buffer under a lock;
+/// large data given as a <see cref="DataBuffer"/> is queued by reference, not copied. The thread that
+/// finds no flush running sends everything queued with one gathered, non-blocking send (so concurrent
+/// senders batch into one syscall); when the socket buffer is full the rest goes out asynchronously, so
+/// a sender never blocks on a slow receiver (the OSD's event loop sends replication ops of 4 MiB). Frames
+/// queued before the connection is established go out once it is.
+///
+/// Receiving: a dedicated async loop parses frames; small ones are copied out of the receive buffer into
+/// a pooled <see cref="DataBuffer"/>, a frame of at least <see cref="LargeFrameBytes"/> is received
+/// straight into its own buffer and handed on as its data without another copy. A malformed frame closes
+/// the connection (never the process).
 /// </remarks>
 public sealed class FramedConnection
 {
+    /// <summary>Frames at least this large are received into their own buffer.</summary>
+    public const int LargeFrameBytes = 64 << 10;
+
     private const int InitialReceiveBytes = 256 << 10;
     private static long _nextId;
 
@@ -34,6 +45,10 @@ public sealed class FramedConnection
     private Socket? _socket;
     private ArrayBufferWriter<byte> _pending = new(64 << 10);
     private ArrayBufferWriter<byte> _sending = new(64 << 10);
+    /// <summary>Data buffers queued by reference, each after the pending bytes up to its mark.</summary>
+    private List<(int Mark, DataBuffer Data)> _pendingData = new();
+    private List<(int Mark, DataBuffer Data)> _sendingData = new();
+    private readonly List<ArraySegment<byte>> _segments = new();
     private bool _flushing;
     private bool _connected;
     private int _closed;
@@ -58,6 +73,7 @@ public sealed class FramedConnection
     public static FramedConnection Accept(Socket socket, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage, Action<FramedConnection> onClosed)
     {
         socket.NoDelay = true;
+        socket.Blocking = false;
         var connection = new FramedConnection(socket, onMessage, onClosed) { _connected = true };
         _ = connection.ReceiveLoopAsync();
         return connection;
@@ -82,7 +98,7 @@ public sealed class FramedConnection
         return IPAddress.TryParse(host, out IPAddress? ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port);
     }
 
-    /// <summary>Queues a frame; false when the connection is closed.</summary>
+    /// <summary>Queues a frame, copying its data; false when the connection is closed.</summary>
     public bool Send(StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
     {
         lock (_lock)
@@ -92,6 +108,34 @@ public sealed class FramedConnection
                 return false;
             }
             FrameCodec.Write(_pending, type, header, data);
+            if (_flushing || !_connected)
+            {
+                return true;
+            }
+            _flushing = true;
+        }
+        Flush();
+        return true;
+    }
+
+    /// <summary>
+    /// Queues a frame whose data is sent straight from <paramref name="data"/> (the connection holds a
+    /// reference until the bytes are on the wire); false when the connection is closed.
+    /// </summary>
+    public bool Send(StorageMessageType type, IMessage header, DataBuffer data)
+    {
+        if (data.Length < 16 << 10)
+        {
+            return Send(type, header, data.Span);
+        }
+        lock (_lock)
+        {
+            if (IsClosed)
+            {
+                return false;
+            }
+            FrameCodec.WritePrefix(_pending, type, header, data.Length);
+            _pendingData.Add((_pending.WrittenCount, data.AddRef()));
             if (_flushing || !_connected)
             {
                 return true;
@@ -117,56 +161,162 @@ public sealed class FramedConnection
             // Already gone.
         }
         _socket?.Dispose();
+        lock (_lock)
+        {
+            if (!_flushing)
+            {
+                ReleaseData(_pendingData);
+                ReleaseData(_sendingData);
+            }
+        }
         _onClosed(this);
     }
 
+    /// <summary>Sends what is queued; runs with <see cref="_flushing"/> set, on the thread that set it.</summary>
     private void Flush()
     {
         while (true)
         {
-            ArrayBufferWriter<byte> batch;
             lock (_lock)
             {
-                if (_pending.WrittenCount == 0 || IsClosed)
+                if ((_pending.WrittenCount == 0 && _pendingData.Count == 0) || IsClosed)
                 {
                     _flushing = false;
+                    if (IsClosed)
+                    {
+                        ReleaseData(_pendingData);
+                    }
                     return;
                 }
-                batch = _pending;
-                _pending = _sending;
-                _sending = batch;
+                (_pending, _sending) = (_sending, _pending);
+                (_pendingData, _sendingData) = (_sendingData, _pendingData);
             }
+            BuildSegments();
+            int index = 0;
             try
             {
-                ReadOnlySpan<byte> span = batch.WrittenSpan;
-                while (span.Length > 0)
+                // Non-blocking: whatever the socket takes now; the rest goes out asynchronously.
+                while (index < _segments.Count)
                 {
-                    int sent = _socket!.Send(span, SocketFlags.None);
-                    span = span[sent..];
+                    int sent = _segments.Count == index + 1
+                        ? _socket!.Send(_segments[index].AsSpan(), SocketFlags.None, out SocketError error)
+                        : _socket!.Send(index == 0 ? _segments : Remaining(index), SocketFlags.None, out error);
+                    if (error is not (SocketError.Success or SocketError.WouldBlock))
+                    {
+                        throw new SocketException((int)error);
+                    }
+                    index = Advance(index, sent);
+                    if (error == SocketError.WouldBlock || sent == 0)
+                    {
+                        _ = ContinueAsync(index);
+                        return;
+                    }
                 }
             }
             catch (Exception)
             {
-                lock (_lock)
-                {
-                    _flushing = false;
-                }
-                Close();
+                FailFlush();
                 return;
             }
-            batch.ResetWrittenCount();
-            if (batch.Capacity > (16 << 20))
+            FinishBatch();
+        }
+    }
+
+    /// <summary>The rest of a batch the socket did not take at once, then the flush loop again.</summary>
+    private async Task ContinueAsync(int index)
+    {
+        try
+        {
+            while (index < _segments.Count)
             {
-                // Do not keep a huge buffer after a burst of large objects.
-                lock (_lock)
+                int sent = await _socket!.SendAsync(Remaining(index), SocketFlags.None).ConfigureAwait(false);
+                if (sent == 0)
                 {
-                    if (ReferenceEquals(_sending, batch))
-                    {
-                        _sending = new ArrayBufferWriter<byte>(64 << 10);
-                    }
+                    throw new SocketException((int)SocketError.ConnectionReset);
                 }
+                index = Advance(index, sent);
             }
         }
+        catch (Exception)
+        {
+            FailFlush();
+            return;
+        }
+        FinishBatch();
+        Flush();
+    }
+
+    private void BuildSegments()
+    {
+        _segments.Clear();
+        if (!MemoryMarshal.TryGetArray(_sending.WrittenMemory, out ArraySegment<byte> bytes))
+        {
+            throw new InvalidOperationException("the send buffer has no array");
+        }
+        int at = 0;
+        foreach ((int mark, DataBuffer data) in _sendingData)
+        {
+            if (mark > at)
+            {
+                _segments.Add(bytes.Slice(at, mark - at));
+            }
+            _segments.Add(data.Segment);
+            at = mark;
+        }
+        if (bytes.Count > at)
+        {
+            _segments.Add(bytes.Slice(at));
+        }
+    }
+
+    private List<ArraySegment<byte>> Remaining(int index) => _segments.GetRange(index, _segments.Count - index);
+
+    /// <summary>Moves past <paramref name="sent"/> bytes; returns the index of the first segment not fully sent.</summary>
+    private int Advance(int index, int sent)
+    {
+        while (sent > 0 && index < _segments.Count)
+        {
+            ArraySegment<byte> segment = _segments[index];
+            if (sent < segment.Count)
+            {
+                _segments[index] = segment.Slice(sent);
+                return index;
+            }
+            sent -= segment.Count;
+            index++;
+        }
+        return index;
+    }
+
+    private void FinishBatch()
+    {
+        _sending.ResetWrittenCount();
+        ReleaseData(_sendingData);
+        if (_sending.Capacity > (16 << 20))
+        {
+            // Do not keep a huge buffer after a burst of large objects.
+            _sending = new ArrayBufferWriter<byte>(64 << 10);
+        }
+    }
+
+    private void FailFlush()
+    {
+        lock (_lock)
+        {
+            _flushing = false;
+            ReleaseData(_sendingData);
+            ReleaseData(_pendingData);
+        }
+        Close();
+    }
+
+    private static void ReleaseData(List<(int Mark, DataBuffer Data)> list)
+    {
+        foreach ((_, DataBuffer data) in list)
+        {
+            data.Release();
+        }
+        list.Clear();
     }
 
     private async Task ConnectAsync(EndPoint endpoint)
@@ -176,6 +326,7 @@ public sealed class FramedConnection
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
             await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+            socket.Blocking = false;
         }
         catch (Exception)
         {
@@ -188,7 +339,7 @@ public sealed class FramedConnection
         {
             _socket = socket;
             _connected = true;
-            flush = !_flushing && _pending.WrittenCount > 0;
+            flush = !_flushing && (_pending.WrittenCount > 0 || _pendingData.Count > 0);
             if (flush)
             {
                 _flushing = true;
@@ -214,13 +365,6 @@ public sealed class FramedConnection
         {
             while (!IsClosed)
             {
-                if (filled == buffer.Length)
-                {
-                    byte[] bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, filled).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
                 int read = await _socket!.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None).ConfigureAwait(false);
                 if (read == 0)
                 {
@@ -235,16 +379,17 @@ public sealed class FramedConnection
                     {
                         throw new InvalidDataException("malformed storage frame length");
                     }
-                    if (frameLength == 0 || frameLength > filled - consumed)
+                    if (frameLength == 0)
                     {
-                        if (frameLength > buffer.Length)
+                        break;
+                    }
+                    if (frameLength > filled - consumed)
+                    {
+                        if (frameLength >= LargeFrameBytes)
                         {
-                            byte[] bigger = ArrayPool<byte>.Shared.Rent(frameLength);
-                            buffer.AsSpan(consumed, filled - consumed).CopyTo(bigger);
-                            ArrayPool<byte>.Shared.Return(buffer);
-                            buffer = bigger;
-                            filled -= consumed;
-                            consumed = 0;
+                            // Receive the rest straight into the frame's own buffer.
+                            await ReceiveLargeAsync(buffer.AsMemory(consumed, filled - consumed), frameLength).ConfigureAwait(false);
+                            consumed = filled;
                         }
                         break;
                     }
@@ -256,6 +401,12 @@ public sealed class FramedConnection
                     buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
                     filled -= consumed;
                 }
+                if (filled == buffer.Length)
+                {
+                    // A frame longer than the buffer but below the large-frame size cannot occur (the
+                    // buffer is larger); anything else here is a bug.
+                    throw new InvalidDataException("receive buffer full without a complete frame");
+                }
             }
         }
         catch (Exception)
@@ -266,6 +417,36 @@ public sealed class FramedConnection
         {
             ArrayPool<byte>.Shared.Return(buffer);
             Close();
+        }
+    }
+
+    private async Task ReceiveLargeAsync(ReadOnlyMemory<byte> start, int frameLength)
+    {
+        DataBuffer frame = DataBuffer.Rent(frameLength);
+        try
+        {
+            start.CopyTo(frame.Memory);
+            int got = start.Length;
+            while (got < frameLength)
+            {
+                int read = await _socket!.ReceiveAsync(frame.Memory[got..], SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    throw new SocketException((int)SocketError.ConnectionReset);
+                }
+                got += read;
+            }
+            if (!FrameCodec.TrySplit(frame.Span, out StorageMessageType type, out ReadOnlySpan<byte> header, out ReadOnlySpan<byte> data))
+            {
+                throw new InvalidDataException("malformed storage frame header");
+            }
+            IMessage message = StorageMessages.Parse(type, header) ?? throw new InvalidDataException($"unknown storage message type {(int)type}");
+            frame.TrimStart(frameLength - data.Length);
+            _onMessage(this, type, message, frame);
+        }
+        finally
+        {
+            frame.Release();
         }
     }
 

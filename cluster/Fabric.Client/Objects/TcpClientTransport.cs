@@ -37,7 +37,7 @@ public sealed class TcpClientTransport : IClientTransport, IDisposable
             {
                 connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(node.StorageAddress), OnMessage, OnClosed);
                 connection.Tag = osd;
-                connection.Send(StorageMessageType.MsgHello, new Hello { Osd = -1, Identity = _identity, Nonce = _nonce }, default);
+                connection.Send(StorageMessageType.MsgHello, new Hello { Osd = -1, Identity = _identity, Nonce = _nonce }, ReadOnlySpan<byte>.Empty);
                 _connections[osd] = connection;
             }
         }

@@ -215,6 +215,21 @@ internal static unsafe partial class NativeMethods
     public static partial void rocksdb_options_set_write_buffer_size(OptionsHandle options, nuint bytes);
 
     [LibraryImport(Library)]
+    public static partial void rocksdb_options_set_enable_blob_files(OptionsHandle options, byte value);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_options_set_min_blob_size(OptionsHandle options, ulong bytes);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_options_set_blob_file_size(OptionsHandle options, ulong bytes);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_options_set_enable_blob_gc(OptionsHandle options, byte value);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_options_set_blob_gc_age_cutoff(OptionsHandle options, double cutoff);
+
+    [LibraryImport(Library)]
     public static partial void rocksdb_options_set_max_background_jobs(OptionsHandle options, int jobs);
 
     [LibraryImport(Library)]

@@ -31,6 +31,14 @@ internal static class NativeOptions
             NativeMethods.rocksdb_options_set_wal_recovery_mode(handle, (int)options.WalRecovery);
             NativeMethods.rocksdb_options_set_info_log_level(handle, (int)options.LogLevel);
             NativeMethods.rocksdb_options_set_keep_log_file_num(handle, (nuint)options.KeepLogFileCount);
+            if (options.MinBlobSizeBytes > 0)
+            {
+                NativeMethods.rocksdb_options_set_enable_blob_files(handle, 1);
+                NativeMethods.rocksdb_options_set_min_blob_size(handle, (ulong)options.MinBlobSizeBytes);
+                NativeMethods.rocksdb_options_set_blob_file_size(handle, (ulong)options.BlobFileSizeBytes);
+                NativeMethods.rocksdb_options_set_enable_blob_gc(handle, 1);
+                NativeMethods.rocksdb_options_set_blob_gc_age_cutoff(handle, options.BlobGcAgeCutoff);
+            }
             if (options.LogDirectory is not null)
             {
                 string logDirectory = Path.GetFullPath(options.LogDirectory);

@@ -72,7 +72,12 @@ public sealed class OsdMessenger : IDisposable
         }
     }
 
-    public void SendToOsd(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
+    public void SendToOsd(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) => PeerConnection(osd)?.Send(type, header, data);
+
+    /// <summary>Sends with the data by reference (large payloads: no copy).</summary>
+    public void SendToOsd(int osd, StorageMessageType type, IMessage header, DataBuffer data) => PeerConnection(osd)?.Send(type, header, data);
+
+    private FramedConnection? PeerConnection(int osd)
     {
         FramedConnection? connection;
         lock (_lock)
@@ -82,29 +87,31 @@ public sealed class OsdMessenger : IDisposable
                 long now = Environment.TickCount64;
                 if (_dialFailedAtMs.TryGetValue(osd, out long failed) && now - failed < RedialBackoffMs)
                 {
-                    return;
+                    return null;
                 }
                 if (!_addresses.TryGetValue(osd, out string? address) || address.Length == 0)
                 {
-                    return;
+                    return null;
                 }
                 connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(address), OnPeerReply, OnPeerClosed);
                 connection.Tag = osd;
-                connection.Send(StorageMessageType.MsgHello, new Hello { Osd = _osd, Identity = $"osd.{_osd}", Nonce = _nonce }, default);
+                connection.Send(StorageMessageType.MsgHello, new Hello { Osd = _osd, Identity = $"osd.{_osd}", Nonce = _nonce }, ReadOnlySpan<byte>.Empty);
                 _peers[osd] = connection;
             }
         }
-        connection.Send(type, header, data);
+        return connection;
     }
 
-    public void SendToClient(long connectionId, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
+    public void SendToClient(long connectionId, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) => ClientConnection(connectionId)?.Send(type, header, data);
+
+    public void SendToClient(long connectionId, StorageMessageType type, IMessage header, DataBuffer data) => ClientConnection(connectionId)?.Send(type, header, data);
+
+    private FramedConnection? ClientConnection(long connectionId)
     {
-        FramedConnection? connection;
         lock (_lock)
         {
-            _clients.TryGetValue(connectionId, out connection);
+            return _clients.GetValueOrDefault(connectionId);
         }
-        connection?.Send(type, header, data);
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using Fabric.Client.Messaging;
 using Fabric.Proto;
 using Fabric.Storage.Store;
 using Google.Protobuf;
@@ -20,6 +21,13 @@ public interface IOsdEnvironment
 
     /// <summary>Answers a client connection.</summary>
     void SendToClient(long connection, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data);
+
+    /// <summary>Sends to another OSD with large data by reference (the real transport does not copy it);
+    /// the callee takes its own reference when it keeps the buffer.</summary>
+    void SendToOsd(int osd, StorageMessageType type, IMessage header, DataBuffer data) => SendToOsd(osd, type, header, data.Span);
+
+    /// <summary>Answers a client connection with large data by reference.</summary>
+    void SendToClient(long connection, StorageMessageType type, IMessage header, DataBuffer data) => SendToClient(connection, type, header, data.Span);
 
     /// <summary>Writes a batch (visible now); <paramref name="onDurable"/> runs on the core's thread once it is durable.</summary>
     void Commit(IStoreBatch batch, Action? onDurable);

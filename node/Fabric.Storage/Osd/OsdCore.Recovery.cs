@@ -44,13 +44,14 @@ public sealed partial class OsdCore
                 pg.Unfound.Clear();
             }
         }
+        int active = RecoveryActive();
         foreach (PgState pg in _pgs.Values)
         {
             if (!pg.IsPrimary || pg.Phase != PgPhase.Active)
             {
                 continue;
             }
-            while (RecoveryActive() < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
+            while (active < _options.MaxRecoveryOps && (_options.RecoveryBytesPerSecond <= 0 || _recoveryTokens > 0))
             {
                 string? next = NextToRecover(pg);
                 if (next is null)
@@ -58,6 +59,7 @@ public sealed partial class OsdCore
                     break;
                 }
                 StartRecovery(pg, next, urgent: false);
+                active = RecoveryActive();
             }
             MaybeClean(pg);
         }

@@ -39,14 +39,14 @@ public sealed partial class OsdCore
         PoolInfo? pool = _placement.FindPool(c.Pool);
         if (pool is null || c.PgSeed >= Math.Max(1, pool.PgCount))
         {
-            Reply(op, OsdStatus.NoPool, 0, 0, false, default);
+            Reply(op, OsdStatus.NoPool, 0, 0, false, ReadOnlySpan<byte>.Empty);
             return;
         }
         var id = new PgId(c.Pool, c.PgSeed);
         PgMapping mapping = _placement.Get(id)!;
         if (mapping.Primary != _osd || !_pgs.TryGetValue(id.Packed, out PgState? pg) || !pg.IsPrimary)
         {
-            Reply(op, OsdStatus.NotPrimary, 0, 0, false, default);
+            Reply(op, OsdStatus.NotPrimary, 0, 0, false, ReadOnlySpan<byte>.Empty);
             return;
         }
         bool clientKind = c.Kind is OsdOpKind.OsdOpRead or OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete
@@ -55,7 +55,7 @@ public sealed partial class OsdCore
         if (!clientKind || c.Object.Length == 0 || c.Object.Length > MaxObjectNameBytes || c.Length > MaxOpBytes || c.Offset > (1UL << 44)
             || (carriesData && op.Data.Length != (int)c.Length) || c.Snaps.Count > 4096)
         {
-            Reply(op, OsdStatus.Invalid, 0, 0, false, default, "malformed op");
+            Reply(op, OsdStatus.Invalid, 0, 0, false, ReadOnlySpan<byte>.Empty, "malformed op");
             return;
         }
         if (op.IsWrite && RefuseIfFenced(op))
@@ -108,7 +108,7 @@ public sealed partial class OsdCore
             }
             if (op.Op.RequireExists && ObjectFamily.ReadHead(_store, pg.Packed, name) is not { Exists: true })
             {
-                Reply(op, OsdStatus.NoObject, 0, 0, false, default);
+                Reply(op, OsdStatus.NoObject, 0, 0, false, ReadOnlySpan<byte>.Empty);
                 return;
             }
             StartWrite(pg, op, barrierFor: 0);
@@ -164,7 +164,7 @@ public sealed partial class OsdCore
         if (!barrier && !DecideSnapshots(pg, entry, c))
         {
             // Nothing to change (copy-up of an object that exists, ...): answer as done.
-            Reply(op, OsdStatus.Ok, ObjectFamily.ReadHead(_store, pg.Packed, c.Object)?.Version ?? 0, 0, true, default);
+            Reply(op, OsdStatus.Ok, ObjectFamily.ReadHead(_store, pg.Packed, c.Object)?.Version ?? 0, 0, true, ReadOnlySpan<byte>.Empty);
             return;
         }
         IStoreBatch batch = _store.CreateBatch();
@@ -187,9 +187,10 @@ public sealed partial class OsdCore
         ulong session = pg.Session;
         _env.Commit(batch, () => OnWriteAck(pg, session, version, _osd));
         var repOp = new RepOp { Pg = pg.Packed, Session = session, PrevVersion = prev, Entry = entry };
+        DataBuffer payload = data.Length > 0 ? op.Data : DataBuffer.Empty;
         foreach (int member in pg.Mapping.Acting)
         {
-            Send(member, StorageMessageType.MsgRepOp, repOp, data);
+            Send(member, StorageMessageType.MsgRepOp, repOp, payload);
         }
         if (!clean)
         {
@@ -248,10 +249,10 @@ public sealed partial class OsdCore
         {
             pg.ObjectWrites[name] = left;
         }
-        Reply(write.Op, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
+        Reply(write.Op, OsdStatus.Ok, write.ReplyVersion, 0, true, ReadOnlySpan<byte>.Empty);
         foreach (PendingClientOp duplicate in write.Duplicates)
         {
-            Reply(duplicate, OsdStatus.Ok, write.ReplyVersion, 0, true, default);
+            Reply(duplicate, OsdStatus.Ok, write.ReplyVersion, 0, true, ReadOnlySpan<byte>.Empty);
         }
         if (left <= 0)
         {
@@ -271,13 +272,13 @@ public sealed partial class OsdCore
         {
             if (head is null)
             {
-                Reply(op, OsdStatus.Ok, 0, 0, false, default);
+                Reply(op, OsdStatus.Ok, 0, 0, false, ReadOnlySpan<byte>.Empty);
                 return;
             }
             ulong snap = c.SnapId;
             bool exists = snap == 0 || snap > head.SnapSeq ? head.Exists : head.CloneFor(snap) >= 0;
             ulong size = !exists ? 0 : snap == 0 || snap > head.SnapSeq ? head.Size : head.Clones[head.CloneFor(snap)].Size;
-            Reply(op, OsdStatus.Ok, head.Version, size, exists, default);
+            Reply(op, OsdStatus.Ok, head.Version, size, exists, ReadOnlySpan<byte>.Empty);
             return;
         }
         DataBuffer buffer = DataBuffer.Rent((int)c.Length);
@@ -286,7 +287,7 @@ public sealed partial class OsdCore
             if (head is null)
             {
                 buffer.Span.Clear();
-                Reply(op, OsdStatus.Ok, 0, 0, false, buffer.Span);
+                Reply(op, OsdStatus.Ok, 0, 0, false, buffer);
                 return;
             }
             if (ObjectFamily.ReadAt(_store, pg.Packed, c.Object, head, c.SnapId, c.Offset, buffer.Span, out bool exists, out ulong size) != BlockReadStatus.Ok)
@@ -298,7 +299,7 @@ public sealed partial class OsdCore
                 WaitOnObject(pg, c.Object, op, urgent: true);
                 return;
             }
-            Reply(op, OsdStatus.Ok, head.Version, size, exists, buffer.Span);
+            Reply(op, OsdStatus.Ok, head.Version, size, exists, buffer);
         }
         finally
         {
@@ -372,7 +373,7 @@ public sealed partial class OsdCore
     {
         while (pg.Waiting.Count > 0)
         {
-            Reply(pg.Waiting.Dequeue(), status, 0, 0, false, default);
+            Reply(pg.Waiting.Dequeue(), status, 0, 0, false, ReadOnlySpan<byte>.Empty);
         }
     }
 
@@ -386,7 +387,7 @@ public sealed partial class OsdCore
             }
             write.SentMs = now;
             var repOp = new RepOp { Pg = pg.Packed, Session = pg.Session, PrevVersion = write.PrevVersion, Entry = write.Entry };
-            ReadOnlySpan<byte> data = write.Entry.Kind == OsdOpKind.OsdOpWrite ? write.Op.Data.Span : default;
+            DataBuffer data = write.Entry.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp ? write.Op.Data : DataBuffer.Empty;
             foreach (int member in write.Waiting)
             {
                 Send(member, StorageMessageType.MsgRepOp, repOp, data);
@@ -417,6 +418,38 @@ public sealed partial class OsdCore
         }
     }
 
+    /// <summary>Answers with read data by reference (large reads are not copied again).</summary>
+    private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, DataBuffer data)
+    {
+        if (op.OnDone is not null)
+        {
+            Reply(op, status, version, size, exists, ReadOnlySpan<byte>.Empty);
+            return;
+        }
+        _env.SendToClient(op.Connection, StorageMessageType.MsgClientOpReply, NewReply(op, status, version, size, exists, ""), data);
+        Completed(op, status);
+    }
+
+    private ClientOpReply NewReply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, string error) => new()
+    {
+        Tid = op.Op.Tid,
+        Status = status,
+        MapEpoch = _epoch,
+        Version = version,
+        ObjectSize = size,
+        Exists = exists,
+        Error = error,
+    };
+
+    private void Completed(PendingClientOp op, OsdStatus status)
+    {
+        op.Data.Release();
+        if (status == OsdStatus.Ok)
+        {
+            ClientOps++;
+        }
+    }
+
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, ReadOnlySpan<byte> data, string error = "")
     {
         if (op.OnDone is not null)
@@ -425,17 +458,7 @@ public sealed partial class OsdCore
             op.OnDone(status);
             return;
         }
-        var reply = new ClientOpReply
-        {
-            Tid = op.Op.Tid,
-            Status = status,
-            MapEpoch = _epoch,
-            Version = version,
-            ObjectSize = size,
-            Exists = exists,
-            Error = error,
-        };
-        _env.SendToClient(op.Connection, StorageMessageType.MsgClientOpReply, reply, data);
+        _env.SendToClient(op.Connection, StorageMessageType.MsgClientOpReply, NewReply(op, status, version, size, exists, error), data);
         op.Data.Release();
         if (status == OsdStatus.Ok)
         {

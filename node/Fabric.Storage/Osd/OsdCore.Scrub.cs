@@ -115,24 +115,29 @@ public sealed partial class OsdCore
         }
         while (_scrubsActive < Math.Max(1, _options.MaxScrubs))
         {
+            // The requested PG with the lowest id first, else the due one with the lowest id (no sort:
+            // this runs every tick over every PG).
             PgState? next = null;
+            bool nextRequested = false;
             bool deepDue = false;
-            foreach (PgState pg in _pgs.Values.OrderBy(p => p.Id))
+            foreach (PgState pg in _pgs.Values)
             {
-                if (!pg.IsPrimary || pg.Phase != PgPhase.Active || pg.Scrub is not null || !pg.IsRecovered || pg.Mapping is null)
+                if (!pg.IsPrimary || pg.Phase != PgPhase.Active || pg.Scrub is not null || pg.Mapping is null || !pg.IsRecovered)
                 {
                     continue;
                 }
-                if (pg.PendingScrub is not null)
-                {
-                    next = pg;
-                    break;
-                }
+                bool requested = pg.PendingScrub is not null;
                 bool deep = _options.DeepScrubIntervalMs > 0 && now >= pg.NextDeepScrubMs;
                 bool light = _options.ScrubIntervalMs > 0 && now >= pg.NextScrubMs;
-                if (next is null && (deep || light))
+                if (!requested && !deep && !light)
+                {
+                    continue;
+                }
+                bool better = next is null || (requested && !nextRequested) || (requested == nextRequested && pg.Id.CompareTo(next.Id) < 0);
+                if (better)
                 {
                     next = pg;
+                    nextRequested = requested;
                     deepDue = deep;
                 }
             }

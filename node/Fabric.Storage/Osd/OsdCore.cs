@@ -185,6 +185,16 @@ public sealed partial class OsdCore
         return pg;
     }
 
+    /// <summary>Sends with the data by reference (replication of client data, no copy).</summary>
+    private void Send(int osd, StorageMessageType type, IMessage header, DataBuffer data)
+    {
+        if (osd == _osd)
+        {
+            return;
+        }
+        _env.SendToOsd(osd, type, header, data);
+    }
+
     private void Send(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data = default)
     {
         if (osd == _osd)

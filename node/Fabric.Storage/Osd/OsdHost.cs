@@ -176,6 +176,12 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     void IOsdEnvironment.SendToClient(long connection, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) =>
         _messenger.SendToClient(connection, type, header, data);
 
+    void IOsdEnvironment.SendToOsd(int osd, StorageMessageType type, IMessage header, DataBuffer data) =>
+        _messenger.SendToOsd(osd, type, header, data);
+
+    void IOsdEnvironment.SendToClient(long connection, StorageMessageType type, IMessage header, DataBuffer data) =>
+        _messenger.SendToClient(connection, type, header, data);
+
     void IOsdEnvironment.Commit(IStoreBatch batch, Action? onDurable)
     {
         _store.Write(batch, onDurable is null ? null : () => Post(onDurable));

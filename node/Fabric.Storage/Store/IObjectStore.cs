@@ -8,7 +8,8 @@ public delegate bool StoreScanVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte>
 /// </summary>
 /// <remarks>
 /// Contract: <see cref="Write"/> applies a batch atomically and makes it visible to reads at once; it
-/// becomes durable later, in submission order, and <c>onDurable</c> runs once it is (on any thread;
+/// becomes durable later, in submission order, and <c>onDurable</c> runs once it is (on any thread,
+/// possibly the store's own: it must not block;
 /// the OSD host moves it to its own loop). A crash loses a suffix of the batches that were not yet
 /// durable, never a middle one and never part of a batch. Keys compare as unsigned bytes.
 /// </remarks>
@@ -41,6 +42,10 @@ public interface IObjectStore : IDisposable
 public interface IStoreBatch : IDisposable
 {
     void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value);
+
+    /// <summary>Puts the value <paramref name="head"/> + <paramref name="tail"/> without joining them first
+    /// (a block's checksum and its data straight from the message).</summary>
+    void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail);
 
     void Delete(ReadOnlySpan<byte> key);
 

@@ -207,7 +207,7 @@ public sealed class MemoryObjectStore : IObjectStore
                         {
                             _usedBytes += change.Value!.Length - old.Value!.Length;
                         }
-                        old.Value = (byte[])change.Value!.Clone();
+                        old.Value = trackSize ? change.Value! : (byte[])change.Value!.Clone();
                     }
                     else
                     {
@@ -215,7 +215,7 @@ public sealed class MemoryObjectStore : IObjectStore
                         {
                             _usedBytes += change.Key.Length + change.Value!.Length;
                         }
-                        target.Add(new Entry(change.Key, (byte[])change.Value!.Clone()));
+                        target.Add(new Entry(change.Key, trackSize ? change.Value! : (byte[])change.Value!.Clone()));
                     }
                     break;
                 }
@@ -278,6 +278,14 @@ public sealed class MemoryObjectStore : IObjectStore
         public int Count => Changes.Count;
 
         public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => Changes.Add(new Change(ChangeKind.Put, key.ToArray(), value.ToArray()));
+
+        public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> head, ReadOnlySpan<byte> tail)
+        {
+            byte[] value = new byte[head.Length + tail.Length];
+            head.CopyTo(value);
+            tail.CopyTo(value.AsSpan(head.Length));
+            Changes.Add(new Change(ChangeKind.Put, key.ToArray(), value));
+        }
 
         public void Delete(ReadOnlySpan<byte> key) => Changes.Add(new Change(ChangeKind.Delete, key.ToArray(), null));
 

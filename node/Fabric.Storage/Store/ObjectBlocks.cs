@@ -65,6 +65,7 @@ public static class ObjectBlocks
     public static BlockReadStatus Read(IObjectStore store, ulong pg, string name, ulong offset, Span<byte> destination)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         try
         {
@@ -75,7 +76,7 @@ public static class ObjectBlocks
                 uint index = (uint)(position / BlockSize);
                 int within = (int)(position % BlockSize);
                 int take = Math.Min(BlockSize - within, destination.Length - done);
-                int n = StoreKeys.Block(key, pg, name, index);
+                int n = BlockKey(key, prefix, index);
                 int length = store.Read(key[..n], block);
                 if (length < 0)
                 {
@@ -109,6 +110,7 @@ public static class ObjectBlocks
     public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero, ulong cowClone = 0)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         bool clean = true;
         try
@@ -120,7 +122,7 @@ public static class ObjectBlocks
                 uint index = (uint)(position / BlockSize);
                 int within = (int)(position % BlockSize);
                 int take = Math.Min(BlockSize - within, length - done);
-                int n = StoreKeys.Block(key, pg, name, index);
+                int n = BlockKey(key, prefix, index);
                 if (cowClone != 0)
                 {
                     ObjectFamily.Preserve(store, batch, pg, name, cowClone, index, block);
@@ -133,8 +135,7 @@ public static class ObjectBlocks
                     }
                     else
                     {
-                        Seal(block, data.Slice(done, BlockSize));
-                        batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+                        PutSealed(batch, key[..n], data.Slice(done, BlockSize));
                     }
                 }
                 else
@@ -218,14 +219,14 @@ public static class ObjectBlocks
     {
         AddDelete(batch, pg, name);
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         try
         {
             for (int i = 0; i < blocks.Count; i++)
             {
-                int n = StoreKeys.Block(key, pg, name, blocks[i]);
-                Seal(block, data.Slice(i * BlockSize, BlockSize));
-                batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+                int n = BlockKey(key, prefix, blocks[i]);
+                PutSealed(batch, key[..n], data.Slice(i * BlockSize, BlockSize));
             }
         }
         finally
@@ -233,6 +234,21 @@ public static class ObjectBlocks
             ArrayPool<byte>.Shared.Return(block);
         }
         WriteMeta(batch, pg, name, meta);
+    }
+
+    /// <summary>Completes a block key after its name prefix (<see cref="StoreKeys.Named"/> encoded once per request).</summary>
+    private static int BlockKey(Span<byte> key, int prefix, uint index)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(key[prefix..], index);
+        return prefix + 4;
+    }
+
+    /// <summary>Puts one whole block: its crc32c, then the payload (one copy, into the batch).</summary>
+    internal static void PutSealed(IStoreBatch batch, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    {
+        Span<byte> crc = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(crc, Crc32C.Compute(payload));
+        batch.Put(key, crc, payload);
     }
 
     internal static void Seal(byte[] block, ReadOnlySpan<byte> payload)

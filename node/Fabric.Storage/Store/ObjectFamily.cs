@@ -435,8 +435,7 @@ public static class ObjectFamily
             foreach (uint index in push.Blocks)
             {
                 int n = StoreKeys.Block(key, pg, name, index);
-                ObjectBlocks.Seal(block, data.Slice(at, ObjectBlocks.BlockSize));
-                batch.Put(key[..n], block.AsSpan(0, ObjectBlocks.BlockValueSize));
+                ObjectBlocks.PutSealed(batch, key[..n], data.Slice(at, ObjectBlocks.BlockSize));
                 at += ObjectBlocks.BlockSize;
             }
             foreach (CloneBlocks clone in push.Clones)
@@ -444,8 +443,7 @@ public static class ObjectFamily
                 foreach (uint index in clone.Blocks)
                 {
                     int n = StoreKeys.CloneBlock(key, pg, name, clone.CloneId, index);
-                    ObjectBlocks.Seal(block, data.Slice(at, ObjectBlocks.BlockSize));
-                    batch.Put(key[..n], block.AsSpan(0, ObjectBlocks.BlockValueSize));
+                    ObjectBlocks.PutSealed(batch, key[..n], data.Slice(at, ObjectBlocks.BlockSize));
                     at += ObjectBlocks.BlockSize;
                 }
                 foreach (uint index in clone.Holes)
