@@ -119,8 +119,10 @@ public sealed unsafe class RocksDbIterator : IDisposable
 
     public void Dispose()
     {
-        _valid = false;
+        // Close the handle before clearing _valid: a reader on another thread (the database disposing its
+        // iterators) that finds _valid false then also finds the handle closed, and gets ObjectDisposedException.
         _handle.Dispose();
+        Volatile.Write(ref _valid, false);
         _database.Untrack(this);
     }
 
@@ -129,6 +131,10 @@ public sealed unsafe class RocksDbIterator : IDisposable
     private void RequireValid()
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        if (!_valid) throw new InvalidOperationException("the iterator is not positioned on an entry (check Valid first)");
+        if (!Volatile.Read(ref _valid))
+        {
+            ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+            throw new InvalidOperationException("the iterator is not positioned on an entry (check Valid first)");
+        }
     }
 }

@@ -22,7 +22,7 @@ public static class VolumeCommands
 
     public static Command Create(GlobalOptions globals)
     {
-        var volume = new Command("volume", "Replicated block volumes: create, list, info, resize, rm, import, export, bench");
+        var volume = new Command("volume", "Replicated block volumes: create, list, info, resize, rm, import, export, bench, snapshots, clones, locks");
         volume.Subcommands.Add(CreateVerb(globals));
         volume.Subcommands.Add(ListVerb(globals));
         volume.Subcommands.Add(InfoVerb(globals));
@@ -31,6 +31,7 @@ public static class VolumeCommands
         volume.Subcommands.Add(VolumeTransferCommands.Import(globals));
         volume.Subcommands.Add(VolumeTransferCommands.Export(globals));
         volume.Subcommands.Add(VolumeBenchCommand.Create(globals));
+        VolumeSnapCommands.AddTo(volume, globals);
         return volume;
     }
 
@@ -263,7 +264,7 @@ public static class VolumeCommands
     public static VolumeInfo RequireVolume(ClusterMap map, string name) =>
         map.FindVolume(name) ?? throw new CliException($"volume {name} does not exist: fabric volume create {name} --size SIZE (fabric volume list shows the volumes)");
 
-    private static void RequireNotInUse(ClusterMap map, VolumeInfo v, string verb)
+    internal static void RequireNotInUse(ClusterMap map, VolumeInfo v, string verb)
     {
         var vm = map.VmsUsingVolume(v.Name).FirstOrDefault();
         if (vm is not null) throw new CliException($"cannot {verb} volume {v.Name}: it is a disk of VM {vm.Spec.Name}; remove the VM first");
@@ -277,7 +278,7 @@ public static class VolumeCommands
         return (v.SizeBytes + objectSize - 1) / objectSize;
     }
 
-    private static string ParentText(VolumeInfo v, ClusterMap map)
+    internal static string ParentText(VolumeInfo v, ClusterMap map)
     {
         if (v.Parent is null) return "";
         var parent = map.FindVolume(v.Parent.VolumeId);

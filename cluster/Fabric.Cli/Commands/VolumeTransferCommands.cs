@@ -117,7 +117,7 @@ public static class VolumeTransferCommands
             + $" in {elapsed.TotalSeconds:0.0} s ({mibps:0.0} MiB/s){(created ? " (volume created)" : "")}");
     }
 
-    private sealed class Adapter(IProgress<long> bytes) : IProgress<TransferProgress>
+    internal sealed class Adapter(IProgress<long> bytes) : IProgress<TransferProgress>
     {
         public void Report(TransferProgress value) => bytes.Report(value.BytesDone);
     }

@@ -27,6 +27,9 @@ public sealed class StorageReport
     public sealed record PgRow(string Pg, string Pool, string State, int[] Up, int[] Acting, int Primary, ulong Objects, ulong Bytes,
         ulong DegradedObjects, string Reason, int ReportedBy, ulong ReportEpoch)
     {
+        /// <summary>Objects the PG's last scrubs found inconsistent (empty when none or unknown).</summary>
+        public string[] InconsistentObjects { get; init; } = [];
+
         /// <summary>The state's components ("active", "clean", "degraded", ...).</summary>
         public bool Has(string part) => State.Split('+').Contains(part);
 
@@ -44,6 +47,7 @@ public sealed class StorageReport
             ["reason"] = Reason,
             ["reported_by"] = ReportedBy,
             ["report_epoch"] = ReportEpoch,
+            ["inconsistent_objects"] = new JsonArray(InconsistentObjects.Select(o => (JsonNode)o).ToArray()),
         };
     }
 
@@ -131,7 +135,7 @@ public sealed class StorageReport
                     // reports) plus, for an undersized PG, every object's copies that have no member at all.
                     ulong absent = (ulong)Math.Max(0, (int)p.Replicas - s.Acting.Count) * s.Objects;
                     report.Pgs.Add(new PgRow(key, p.Name, s.State, s.Up.ToArray(), s.Acting.ToArray(), s.Primary, s.Objects, s.Bytes, s.DegradedObjects + absent,
-                        s.Reason, found.Osd, found.Epoch));
+                        s.Reason, found.Osd, found.Epoch) { InconsistentObjects = s.InconsistentObjects.ToArray() });
                     report.ObjectCopies += s.Objects * p.Replicas;
                     continue;
                 }
@@ -170,6 +174,14 @@ public sealed class StorageReport
         if (down.Count > 0)
         {
             yield return ("error", "PG_DOWN", $"{down.Count} pg(s) down or incomplete, their data is unavailable (e.g. {Examples(down)}): bring their nodes back (fabric up; fabric node list)");
+        }
+        var damaged = Pgs.Where(p => p.Has("inconsistent") || p.InconsistentObjects.Length > 0).ToList();
+        if (damaged.Count > 0)
+        {
+            var objects = damaged.SelectMany(p => p.InconsistentObjects.Select(o => $"{o} (pg {p.Pg})")).ToList();
+            var named = objects.Count == 0 ? "" : ": " + string.Join(", ", objects.Take(5)) + (objects.Count > 5 ? $" and {objects.Count - 5} more" : "");
+            yield return ("error", "PG_DAMAGED", $"Possible data damage: {objects.Count} inconsistent object(s) in {damaged.Count} pg(s){named}; " +
+                $"fabric pg inconsistent shows which copies differ, fabric pg repair {damaged[0].Pg} rewrites them from the good copy");
         }
         var inactive = Pgs.Where(p => !p.Has("active") && !down.Contains(p)).ToList();
         if (inactive.Count > 0)

@@ -96,7 +96,7 @@ public sealed class ScrubRepairTests(ITestOutputHelper output)
         JsonNode pgs = await cluster.CliJsonAsync("pg", "list");
         Assert.Contains("inconsistent", (string)pgs["pgs"]!.AsArray().Single(p => (string)p!["pg"]! == replicaPg.ToString())!["state"]!);
         JsonNode status = await cluster.CliJsonAsync("status");
-        Assert.Equal("HEALTH_ERR", (string)status["health"]!);
+        Assert.Equal("HEALTH_ERR", (string)status["health"]!["status"]!);
         Assert.Contains(onReplica, status.ToJsonString());
 
         // Reading the object whose primary copy is bad returns the right bytes (served from a replica, which
@@ -117,7 +117,7 @@ public sealed class ScrubRepairTests(ITestOutputHelper output)
         await cluster.CliJsonAsync("pg", "deep-scrub", primaryPg.ToString());
         await cluster.CliJsonAsync("pg", "deep-scrub", replicaPg.ToString());
         Assert.Empty((await cluster.CliJsonAsync("pg", "inconsistent"))["objects"]!.AsArray());
-        Assert.NotEqual("HEALTH_ERR", (string)(await cluster.CliJsonAsync("status"))["health"]!);
+        Assert.NotEqual("HEALTH_ERR", (string)(await cluster.CliJsonAsync("status"))["health"]!["status"]!);
         await using (var client = await StorageTestClient.OpenAsync(cluster))
         {
             VolumeClient volume = await client.OpenVolumeAsync("data");

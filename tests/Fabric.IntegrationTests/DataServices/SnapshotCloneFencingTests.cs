@@ -169,12 +169,13 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
             UseShellExecute = false,
         };
         foreach (string arg in new[] { benchDll, "volume-writer", "--monitor", cluster.Grpc("n1"), "--volume", "vmdisk", "--identity", "client.fence-a",
-            "--lock", "--no-local-lock-check", "--bytes", (1 * MiB).ToString(), "--qd", "4", "--seed", "11", "--stop-after-fenced", "8", "--seconds", "240", "--log-every-write" })
+            "--lock", "--no-local-lock-check", "--bytes", (1 * MiB).ToString(), "--qd", "2", "--seed", "11", "--stop-after-fenced", "8", "--seconds", "240", "--log-every-write" })
         {
             writer.ArgumentList.Add(arg);
         }
         using Process a = Process.Start(writer)!;
         var lines = new List<JsonNode>();
+        var counts = new Dictionary<string, int>();
         var stderr = a.StandardError.ReadToEndAsync();
         var reader = Task.Run(async () =>
         {
@@ -182,28 +183,50 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
             {
                 lock (lines)
                 {
-                    lines.Add(JsonNode.Parse(line)!);
+                    JsonNode parsed = JsonNode.Parse(line)!;
+                    lines.Add(parsed);
+                    string kind = (string)parsed["event"]!;
+                    counts[kind] = counts.GetValueOrDefault(kind) + 1;
                 }
             }
         });
         int Count(string kind)
         {
+            // Counted by the reader as lines arrive: the writer logs every write, and rescanning them
+            // all on each poll would starve the very process under test of CPU.
             lock (lines)
             {
-                return lines.Count(l => (string)l["event"]! == kind);
+                return counts.GetValueOrDefault(kind);
             }
         }
+        var clock = Stopwatch.StartNew();
         try
         {
             await Wait.UntilAsync(() => Count("ok") >= 50 || a.HasExited, TimeSpan.FromSeconds(60), "writer A to lock the volume and write");
-            Assert.False(a.HasExited, "writer A exited early: " + await stderr);
+            if (a.HasExited)
+            {
+                // (Only here: awaiting stderr completes when the writer exits.)
+                Assert.Fail("writer A exited early: " + await stderr);
+            }
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: writer A wrote {Count("ok")} blocks");
             JsonNode locks = await cluster.CliJsonAsync("volume", "lock", "ls");
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: lock ls done");
             Assert.Equal("client.fence-a", (string)locks.AsArray().Single(l => (string)l!["volume"]! == "vmdisk")!["owner"]!);
 
             // A is cut off: stopped. Its lock is broken (after blocklisting it) and B takes the lock.
+            if (a.HasExited)
+            {
+                string last;
+                lock (lines)
+                {
+                    last = string.Join(" ", lines.TakeLast(5).Select(l => l.ToJsonString()));
+                }
+                Assert.Fail($"writer A exited before it was cut off (exit code {a.ExitCode}); its last events: {last}; stderr: {await stderr}");
+            }
             Signal(a.Id, "STOP");
             JsonNode broken = await cluster.CliJsonAsync("volume", "lock", "break", "vmdisk");
             Assert.Equal("client.fence-a", (string)broken["fenced"]!);
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: A stopped, its lock broken at epoch {broken["epoch"]}");
             using var monitors = new MonitorClient([cluster.Grpc("n1")], TimeSpan.FromSeconds(10));
             VolumeClient b = await client.OpenVolumeAsync("vmdisk");
             await b.WaitForEpochAsync((ulong)broken["epoch"]!, default);
@@ -216,14 +239,18 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
             Signal(a.Id, "CONT");
             await a.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token);
             await reader;
+            output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: A continued and exited");
             List<JsonNode> afterResume;
             lock (lines)
             {
                 afterResume = lines.Where(l => l["issued_unix_ms"] is not null && (long)l["issued_unix_ms"]! > resumedUnixMs).ToList();
             }
             output.WriteLine($"writer A: {lines.Count} events, {afterResume.Count} writes issued after SIGCONT; stderr: {await stderr}");
-            Assert.True(afterResume.Count >= 8, "writer A issued no writes after it continued");
-            Assert.All(afterResume, l => Assert.Equal("Fenced", (string)l["status"]!));
+            // Every write A issued after it continued was refused. The writer stops itself after 8 refusals,
+            // which cancels the writes its other workers still have in flight ("Cancelled": never applied).
+            Assert.DoesNotContain(afterResume, l => (string)l["event"]! == "ok");
+            Assert.True(afterResume.Count(l => (string?)l["status"] == "Fenced") >= 8, "writer A's writes after it continued were not refused as fenced");
+            Assert.All(afterResume, l => Assert.Contains((string)l["status"]!, new[] { "Fenced", "Cancelled" }));
 
             byte[] back = new byte[1 * MiB];
             Assert.Equal(BlockIoStatus.Ok, await b.ReadAsync(0, back, default));

@@ -35,11 +35,15 @@ public sealed class StorageTestClient : IAsyncDisposable
         return new StorageTestClient(monitors, watcher, client);
     }
 
-    /// <summary>Opens a volume; waits (bounded) for a map that has it, since the CLI may have just created it.</summary>
+    /// <summary>Opens a volume (or a snapshot, "vol@snap"); waits (bounded) for a map that has it, since the CLI
+    /// may have just created it.</summary>
     public async Task<VolumeClient> OpenVolumeAsync(string name, int maxInFlight = 64)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        await _watcher.WaitUntilAsync(m => m.Volumes.Any(v => v.Name == name), timeout.Token);
+        int at = name.IndexOf('@');
+        string volume = at < 0 ? name : name[..at];
+        string? snap = at < 0 ? null : name[(at + 1)..];
+        await _watcher.WaitUntilAsync(m => m.Volumes.Any(v => v.Name == volume && (snap is null || v.Snapshots.Any(s => s.Name == snap))), timeout.Token);
         return VolumeClient.Open(Client, name, out var error, maxInFlight: maxInFlight) ?? throw new InvalidOperationException(error);
     }
 
