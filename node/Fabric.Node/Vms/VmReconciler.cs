@@ -92,6 +92,22 @@ public sealed class VmReconciler : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A live migration prepares <paramref name="name"/> here at <paramref name="generation"/>: that generation is
+    /// this node's run (its reports carry it) and is never started cold by the reconciler.
+    /// </summary>
+    public void AdoptIncoming(string name, ulong generation) => AdoptGeneration(name, generation);
+
+    /// <summary>The VM that runs here now belongs to <paramref name="generation"/> (a migration moved it back).</summary>
+    public void AdoptGeneration(string name, ulong generation)
+    {
+        lock (_gate)
+        {
+            _attempted[name] = generation;
+            _runs[name] = generation;
+        }
+    }
+
     private void OnStateChanged(VmStateChange change)
     {
         if (!change.MigratedAway)
