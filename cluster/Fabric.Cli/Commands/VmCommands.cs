@@ -21,7 +21,7 @@ public static class VmCommands
 
     public static Command Create(GlobalOptions globals)
     {
-        var vm = new Command("vm", "Virtual machines: create, start, stop, reboot, list, show, console, rm");
+        var vm = new Command("vm", "Virtual machines: create, start, stop, reboot, list, show, console, rm, migrate, migrations");
         vm.Subcommands.Add(CreateCommand(globals));
         vm.Subcommands.Add(StartCommand(globals));
         vm.Subcommands.Add(StopCommand(globals));
@@ -32,6 +32,8 @@ public static class VmCommands
         vm.Subcommands.Add(ShowCommand(globals));
         vm.Subcommands.Add(ConsoleCommand(globals));
         vm.Subcommands.Add(RemoveCommand(globals));
+        vm.Subcommands.Add(VmMigrateCommands.MigrateCommand(globals));
+        vm.Subcommands.Add(VmMigrateCommands.MigrationsCommand(globals));
         return vm;
     }
 
