@@ -18,6 +18,9 @@ public sealed class PeerVmAgent : IDisposable
     private static readonly RpcMethod<IncomingRequest, VmOpReply> Abort =
         RpcMethod.From<IncomingRequest, VmOpReply>(VmReflection.Descriptor, "fabric.VmAgent", "AbortIncoming");
 
+    private static readonly RpcMethod<VmStatusRequest, VmStatusReply> Status =
+        RpcMethod.From<VmStatusRequest, VmStatusReply>(VmReflection.Descriptor, "fabric.VmAgent", "GetVmStatus");
+
     private readonly RpcChannel _channel;
 
     public PeerVmAgent(NodeInfo node)
@@ -36,6 +39,10 @@ public sealed class PeerVmAgent : IDisposable
 
     public Task<VmOpReply> AbortIncomingAsync(IncomingRequest request, CancellationToken cancellationToken) =>
         _channel.UnaryAsync(Abort, request, CallOptions.WithTimeout(TimeSpan.FromSeconds(15), cancellationToken));
+
+    /// <summary>The live status of one VM there: also the "is it still answering" check before a switch-over.</summary>
+    public Task<VmStatusReply> StatusAsync(string vm, TimeSpan timeout, CancellationToken cancellationToken) =>
+        _channel.UnaryAsync(Status, new VmStatusRequest { Name = vm }, CallOptions.WithTimeout(timeout, cancellationToken));
 
     public void Dispose() => _channel.Dispose();
 }

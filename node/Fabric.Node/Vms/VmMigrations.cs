@@ -64,6 +64,7 @@ public sealed class VmMigrations
         public ulong Generation { get; } = generation;
         public string Source { get; } = source;
         public bool SwitchedOver { get; set; }
+        public bool Ended { get; set; }
     }
 
     public VmMigrations(MonitorClient monitors, MapWatcher maps, Func<(uint NodeId, ulong Incarnation)> self, string nodeName, string listenHost,
@@ -240,6 +241,16 @@ public sealed class VmMigrations
                 AutoConverge = request.AutoConverge,
                 Switchover = async ct =>
                 {
+                    // A destination that stopped answering is found before anything moves (cheaper than an undo).
+                    try
+                    {
+                        var there = await peer.StatusAsync(name, TimeSpan.FromSeconds(2), CancellationToken.None).ConfigureAwait(false);
+                        if (there.Vms.FirstOrDefault() is not { State: VmState.Migrating }) return $"node {dest.Name} no longer has the incoming VM";
+                    }
+                    catch (RpcException e)
+                    {
+                        return $"node {dest.Name} does not answer before the switch-over: {e.Detail}";
+                    }
                     // One transaction: the locks, the VM (and with it its ports: the switches follow node_id) move.
                     var tx = new MapTransaction { Reason = $"migrate VM {name}: switch-over {_nodeName} -> {dest.Name}" };
                     foreach (var volume in lockable)
@@ -469,10 +480,23 @@ public sealed class VmMigrations
         }
         lock (_gate)
         {
+            incoming.Ended = true;
             if (_incoming.TryGetValue(name, out var current) && current == incoming) _incoming.Remove(name);
         }
-        if (result.Ok) _log.LogInformation("VM {Vm}: incoming migration from {Source} completed; the VM runs here", name, incoming.Source);
-        else _log.LogWarning("VM {Vm}: incoming migration from {Source} ended: {Error}", name, incoming.Source, result.Error);
+        if (result.Ok)
+        {
+            _reconciler.IncomingCompleted(name);
+            _log.LogInformation("VM {Vm}: incoming migration from {Source} completed; the VM runs here", name, incoming.Source);
+            return;
+        }
+        _log.LogWarning("VM {Vm}: incoming migration from {Source} ended: {Error}", name, incoming.Source, result.Error);
+        var vm = _maps.Current?.FindVm(name);
+        if (incoming.SwitchedOver && vm is not null && vm.NodeId == _self().NodeId && vm.Generation == incoming.Generation)
+        {
+            // The VM is ours in the map but its last state never came (the source died): boot it from its disks.
+            _log.LogWarning("VM {Vm}: the switch-over made it this node's; booting it here from its disks", name);
+            _reconciler.ForgetAttempt(name);
+        }
     }
 
     public async Task<VmOpReply> SwitchoverIncomingAsync(IncomingRequest request, CancellationToken cancellationToken)
@@ -502,7 +526,36 @@ public sealed class VmMigrations
         var error = await incoming.Destination.SwitchoverAsync(bounded.Token).ConfigureAwait(false);
         if (error is not null) return new VmOpReply { Code = "resource_failed", Error = error };
         incoming.SwitchedOver = true;
+        _ = Task.Run(() => WatchSourceAsync(request.Name, incoming));
         return new VmOpReply { Ok = true, State = VmState.Migrating };
+    }
+
+    /// <summary>
+    /// After the switch-over the VM is this node's in the map. If the source dies before it told its QEMU to
+    /// continue, the last state never comes: once the source is declared down, the incoming QEMU is dropped and
+    /// the reconciler boots the VM here from its disks (flushed at the switch-over): one running copy, data intact.
+    /// </summary>
+    private async Task WatchSourceAsync(string name, Incoming incoming)
+    {
+        while (true)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);
+            lock (_gate) if (incoming.Ended) return;
+            var map = _maps.Current;
+            var source = map?.FindNode(incoming.Source);
+            var vm = map?.FindVm(name);
+            if (vm is null || vm.NodeId != _self().NodeId || vm.Generation != incoming.Generation) return;
+            if (source is null || source.State == NodeState.Up) continue;
+            _log.LogWarning("VM {Vm}: source node {Source} is down before the migration completed: booting the VM here from its disks", name, incoming.Source);
+            lock (_gate)
+            {
+                if (incoming.Ended) return;
+                _incoming.Remove(name);
+            }
+            await incoming.Destination.AbortAsync(CancellationToken.None).ConfigureAwait(false);
+            _reconciler.ForgetAttempt(name);
+            return;
+        }
     }
 
     public async Task<VmOpReply> AbortIncomingAsync(IncomingRequest request, CancellationToken cancellationToken)

@@ -40,6 +40,8 @@ public sealed class VmReconciler : IAsyncDisposable
     private readonly Dictionary<string, ulong> _attempted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _runs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
+    // Incoming migrations not completed: their QEMU ending is the migration's failure, not the VM stopping.
+    private readonly HashSet<string> _incoming = new(StringComparer.Ordinal);
     private readonly List<Task> _operations = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -96,7 +98,17 @@ public sealed class VmReconciler : IAsyncDisposable
     /// A live migration prepares <paramref name="name"/> here at <paramref name="generation"/>: that generation is
     /// this node's run (its reports carry it) and is never started cold by the reconciler.
     /// </summary>
-    public void AdoptIncoming(string name, ulong generation) => AdoptGeneration(name, generation);
+    public void AdoptIncoming(string name, ulong generation)
+    {
+        AdoptGeneration(name, generation);
+        lock (_gate) _incoming.Add(name);
+    }
+
+    /// <summary>The incoming VM runs here: its state changes are reported like any VM's.</summary>
+    public void IncomingCompleted(string name)
+    {
+        lock (_gate) _incoming.Remove(name);
+    }
 
     /// <summary>The VM that runs here now belongs to <paramref name="generation"/> (a migration moved it back).</summary>
     public void AdoptGeneration(string name, ulong generation)
@@ -108,9 +120,19 @@ public sealed class VmReconciler : IAsyncDisposable
         }
     }
 
+    /// <summary>Lets the reconciler start <paramref name="name"/>'s current generation here again (an incoming
+    /// migration that could not complete after the switch-over).</summary>
+    public void ForgetAttempt(string name)
+    {
+        lock (_gate) _attempted.Remove(name);
+        Poke();
+    }
+
     private void OnStateChanged(VmStateChange change)
     {
-        if (!change.MigratedAway)
+        bool incoming;
+        lock (_gate) incoming = _incoming.Contains(change.Name) && change.State is VmState.Stopped or VmState.Crashed;
+        if (!change.MigratedAway && !incoming)
         {
             ulong generation;
             lock (_gate) generation = _runs.GetValueOrDefault(change.Name);
@@ -242,7 +264,11 @@ public sealed class VmReconciler : IAsyncDisposable
             _reporter.Enqueue(new VmStateReport(name, vm.Generation, VmState.Stopped, error!, NoLongerWanted: true));
             return;
         }
-        lock (_gate) _runs[name] = vm.Generation;
+        lock (_gate)
+        {
+            _runs[name] = vm.Generation;
+            _incoming.Remove(name);
+        }
         _log.LogInformation("VM {Vm}: starting generation {Generation}", name, vm.Generation);
         var result = await _runtime.StartAsync(spec, new VmStartOptions { Generation = vm.Generation }, ct).ConfigureAwait(false);
         if (!result.Ok && result.Code != VmErrorCode.AlreadyExists && !_shuttingDown)
