@@ -28,6 +28,7 @@ public sealed class HypervisorPart : INodePart
     private VmReconciler? _reconciler;
     private VmStateReporter? _reporter;
     private VmMigrations? _migrations;
+    private HaRestarter? _ha;
     private string? _unavailable;
     private string _state = "starting";
     private string _detail = "";
@@ -79,6 +80,8 @@ public sealed class HypervisorPart : INodePart
         _migrations = new VmMigrations(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), node.Node.Name, node.Node.Data.ToString(),
             _runtime, reconciler, () => node.VolumeLocks, _log);
         reconciler.Start(node.Time);
+        _ha = new HaRestarter(node.Monitors, node.Maps, () => node.NodeId, _log);
+        _ha.Start(node.Time);
         _state = _unavailable is null ? "running" : "disabled";
         _detail = _unavailable ?? $"VMs in {vmsDir}";
         return Task.CompletedTask;
@@ -104,6 +107,7 @@ public sealed class HypervisorPart : INodePart
 
     public async ValueTask DisposeAsync()
     {
+        if (_ha is not null) await _ha.DisposeAsync().ConfigureAwait(false);
         if (_reconciler is not null) await _reconciler.StopReconcilingAsync().ConfigureAwait(false);
         if (_runtime is not null) await _runtime.DisposeAsync().ConfigureAwait(false);
         if (_reconciler is not null) await _reconciler.DisposeAsync().ConfigureAwait(false);

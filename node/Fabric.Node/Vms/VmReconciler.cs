@@ -42,6 +42,8 @@ public sealed class VmReconciler : IAsyncDisposable
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
     // Incoming migrations not completed: their QEMU ending is the migration's failure, not the VM stopping.
     private readonly HashSet<string> _incoming = new(StringComparer.Ordinal);
+    // Why a VM runs here when another node decided it (an HA restart): kept as its running reason.
+    private readonly Dictionary<string, string> _placedBecause = new(StringComparer.Ordinal);
     private readonly List<Task> _operations = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -135,11 +137,16 @@ public sealed class VmReconciler : IAsyncDisposable
         if (!change.MigratedAway && !incoming)
         {
             ulong generation;
-            lock (_gate) generation = _runs.GetValueOrDefault(change.Name);
+            string reason;
+            lock (_gate)
+            {
+                generation = _runs.GetValueOrDefault(change.Name);
+                reason = change.State == VmState.Running && _placedBecause.TryGetValue(change.Name, out var because) ? because : change.Reason;
+            }
             // A VM stopped because its node shuts down stays wanted: the node starts it again when it is back.
             var report = _shuttingDown
                 ? new VmStateReport(change.Name, generation, change.State, change.State == VmState.Stopped ? "stopped: its node shut down" : change.Reason, NoLongerWanted: false)
-                : new VmStateReport(change.Name, generation, change.State, change.Reason, NoLongerWanted: change.State == VmState.Stopped);
+                : new VmStateReport(change.Name, generation, change.State, reason, NoLongerWanted: change.State == VmState.Stopped);
             _reporter.Enqueue(report);
         }
         Poke();
@@ -268,6 +275,8 @@ public sealed class VmReconciler : IAsyncDisposable
         {
             _runs[name] = vm.Generation;
             _incoming.Remove(name);
+            if (vm.StateReason.StartsWith("HA:", StringComparison.Ordinal)) _placedBecause[name] = vm.StateReason;
+            else _placedBecause.Remove(name);
         }
         _log.LogInformation("VM {Vm}: starting generation {Generation}", name, vm.Generation);
         var result = await _runtime.StartAsync(spec, new VmStartOptions { Generation = vm.Generation }, ct).ConfigureAwait(false);
