@@ -463,6 +463,7 @@ public sealed class VmMigrations
         var incoming = new Incoming(destination, request.Generation, request.Source);
         lock (_gate) _incoming[name] = incoming;
         _ = Task.Run(() => FollowIncomingAsync(name, incoming));
+        _ = Task.Run(() => WatchSourceAsync(name, incoming));
         _log.LogInformation("VM {Vm}: incoming from {Source} at {Uri} (generation {Generation})", name, request.Source, destination.Uri, request.Generation);
         return new PrepareIncomingReply { Ok = true, Uri = destination.Uri };
     }
@@ -507,8 +508,8 @@ public sealed class VmMigrations
         {
             return new VmOpReply { Code = "not_found", Error = $"no incoming migration of VM {request.Name} (generation {request.Generation}) on {_nodeName}" };
         }
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(TimeSpan.FromSeconds(10));
+        // Once asked, the switch-over runs to its end even if the source goes away meanwhile.
+        using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         ClusterMap map;
         try
         {
@@ -526,7 +527,6 @@ public sealed class VmMigrations
         var error = await incoming.Destination.SwitchoverAsync(bounded.Token).ConfigureAwait(false);
         if (error is not null) return new VmOpReply { Code = "resource_failed", Error = error };
         incoming.SwitchedOver = true;
-        _ = Task.Run(() => WatchSourceAsync(request.Name, incoming));
         return new VmOpReply { Ok = true, State = VmState.Migrating };
     }
 
@@ -544,7 +544,9 @@ public sealed class VmMigrations
             var map = _maps.Current;
             var source = map?.FindNode(incoming.Source);
             var vm = map?.FindVm(name);
-            if (vm is null || vm.NodeId != _self().NodeId || vm.Generation != incoming.Generation) return;
+            if (vm is null || vm.Generation > incoming.Generation) return;
+            // Before the switch-over transaction the source owns the VM; after it, this node does.
+            if (vm.NodeId != _self().NodeId || vm.Generation != incoming.Generation) continue;
             if (source is null || source.State == NodeState.Up) continue;
             _log.LogWarning("VM {Vm}: source node {Source} is down before the migration completed: booting the VM here from its disks", name, incoming.Source);
             lock (_gate)
