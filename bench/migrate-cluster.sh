@@ -83,7 +83,7 @@ plain_once() { # mem dirty run -> "total downtime"
   local w64; w64=$(workload "$dirty" | base64 -w0)
   local ps pd pm; ps=$(free_port); pd=$(free_port); pm=$(free_port)
   local common=(-accel tcg -machine pc -m "$mem" -smp 1 -nodefaults -display none -no-reboot -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img"
-    -append "console=ttyS0 quiet fabric.hostname=plain fabric.disks=1 fabric.workload64=$w64"
+    -append "console=ttyS0 quiet no_timer_check fabric.hostname=plain fabric.disks=1 fabric.workload64=$w64"
     -blockdev "driver=nbd,node-name=d0,server.type=unix,server.path=$dir/nbd.sock,export=disk,cache.direct=on" -device virtio-blk-pci,drive=d0)
   qemu-system-x86_64 "${common[@]}" -serial "file:$dir/src.console" -qmp "tcp:127.0.0.1:$ps,server=on,wait=off" >"$dir/src.log" 2>&1 &
   local src=$!; PIDS+=($src)
@@ -130,7 +130,7 @@ $FABRIC up "$WORK/cluster.toml" > "$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; e
 
 fabric_runs() { # vm mem dirty -> lines "total downtime switchover"
   local vm=$1 mem=$2 dirty=$3   # $4: last byte of its address
-  $FABRIC vm create "$vm" --memory "${mem}MiB" --accel tcg --disk "$vm" --node n1 --nic "net=overlay,ip=10.10.0.$4/24" \
+  $FABRIC vm create "$vm" --memory "${mem}MiB" --accel tcg --cmdline no_timer_check --disk "$vm" --node n1 --nic "net=overlay,ip=10.10.0.$4/24" \
     --workload "$(workload "$dirty")" --timeout 300 > /dev/null
   wait_for "$WORK/home/run/n1/vms/$vm/console.log" BENCH-READY 600
   local at=n1 to

@@ -57,12 +57,12 @@ public static class MigrationCluster
 
     public static async Task CreateVmsAsync(TestCluster cluster, string nodeA, string nodeB, bool ha = false)
     {
-        string[] a = ["vm", "create", "a", "--memory", "256MiB", "--accel", "tcg", "--disk", "adisk", "--node", nodeA,
+        string[] a = ["vm", "create", "a", "--memory", "256MiB", "--accel", "tcg", "--cmdline", "no_timer_check", "--disk", "adisk", "--node", nodeA,
             "--nic", $"net=overlay,mac={MacA},ip={IpA}/24", "--workload", CounterWorkload, "--json"];
         if (ha) a = [.. a, "--ha"];
         var created = await cluster.CliAsync(a);
         Assert.True(created.ExitCode == 0, created.ToString() + "\n" + cluster.Logs());
-        created = await cluster.CliAsync("vm", "create", "b", "--memory", "256MiB", "--accel", "tcg", "--disk", "bdisk", "--node", nodeB,
+        created = await cluster.CliAsync("vm", "create", "b", "--memory", "256MiB", "--accel", "tcg", "--cmdline", "no_timer_check", "--disk", "bdisk", "--node", nodeB,
             "--nic", $"net=overlay,mac=52:54:00:0a:00:0c,ip={IpB}/24", "--workload", PingWorkload, "--json");
         Assert.True(created.ExitCode == 0, created.ToString());
         await VmCli.WaitConsoleAsync(cluster, "a", @"(?m)^FLUSHED 5\r?$");
