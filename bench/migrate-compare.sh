@@ -3,10 +3,13 @@
 # plain QEMU driven over QMP by hand (caps, params, migrate-incoming, migrate, poll query-migrate) vs
 # Fabric's MigrationSource/MigrationDestination (pause-before-switchover + switch-over hook, progress
 # polling, cleanup), each run alternating A/B; idle guest, then a guest rewriting 400 MiB of memory.
-# Usage: bench/migrate-compare.sh [--runs N] [--dirty-mib N]
+# --cluster: instead, plain QEMU + qemu-nbd by hand vs `fabric vm migrate` in a real 3-node cluster
+# (bench/migrate-cluster.sh).
+# Usage: bench/migrate-compare.sh [--cluster] [--runs N] [--dirty-mib N]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS=5; DIRTY=400
+if [[ "${1:-}" == "--cluster" ]]; then shift; exec bash "$ROOT/bench/migrate-cluster.sh" "$@"; fi
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --runs) RUNS="$2"; shift 2 ;;

@@ -127,6 +127,7 @@ public static class NodeCommands
             return process.ExitCode;
         });
         node.Subcommands.Add(run);
+        node.Subcommands.Add(NodeDrain.Command(globals));
         return node;
     }
 

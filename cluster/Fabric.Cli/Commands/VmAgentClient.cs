@@ -19,6 +19,12 @@ public sealed class VmAgentClient : IDisposable
     private static readonly RpcMethod<ConsoleRequest, ConsoleChunk> FollowConsole =
         RpcMethod.From<ConsoleRequest, ConsoleChunk>(VmReflection.Descriptor, "fabric.VmAgent", "FollowConsole");
 
+    private static readonly RpcMethod<MigrateRequest, MigrationEvent> Migrate =
+        RpcMethod.From<MigrateRequest, MigrationEvent>(VmReflection.Descriptor, "fabric.VmAgent", "Migrate");
+    private static readonly RpcMethod<VmOpRequest, VmOpReply> CancelMigration = Op("CancelMigration");
+    private static readonly RpcMethod<ListMigrationsRequest, ListMigrationsReply> ListMigrations =
+        RpcMethod.From<ListMigrationsRequest, ListMigrationsReply>(VmReflection.Descriptor, "fabric.VmAgent", "ListMigrations");
+
     private readonly RpcChannel _channel;
 
     public VmAgentClient(NodeInfo node)
@@ -51,6 +57,16 @@ public sealed class VmAgentClient : IDisposable
 
     public ServerStreamingCall<ConsoleChunk> FollowConsoleAsync(string vm, long offset, CancellationToken cancellationToken) =>
         _channel.ServerStreaming(FollowConsole, new ConsoleRequest { Name = vm, Offset = offset }, new CallOptions { CancellationToken = cancellationToken });
+
+    /// <summary>Runs a live migration on this (the source) node: progress events, then the report.</summary>
+    public ServerStreamingCall<MigrationEvent> MigrateAsync(MigrateRequest request, CancellationToken cancellationToken) =>
+        _channel.ServerStreaming(Migrate, request, new CallOptions { CancellationToken = cancellationToken });
+
+    public Task<VmOpReply> CancelMigrationAsync(string vm, CancellationToken cancellationToken) =>
+        _channel.UnaryAsync(CancelMigration, new VmOpRequest { Name = vm }, CallOptions.WithTimeout(TimeSpan.FromSeconds(10), cancellationToken));
+
+    public Task<ListMigrationsReply> ListMigrationsAsync(CancellationToken cancellationToken) =>
+        _channel.UnaryAsync(ListMigrations, new ListMigrationsRequest(), CallOptions.WithTimeout(TimeSpan.FromSeconds(3), cancellationToken));
 
     public void Dispose() => _channel.Dispose();
 

@@ -21,7 +21,7 @@ public static class VmCommands
 
     public static Command Create(GlobalOptions globals)
     {
-        var vm = new Command("vm", "Virtual machines: create, start, stop, reboot, list, show, console, rm");
+        var vm = new Command("vm", "Virtual machines: create, start, stop, reboot, list, show, console, rm, migrate, migrations");
         vm.Subcommands.Add(CreateCommand(globals));
         vm.Subcommands.Add(StartCommand(globals));
         vm.Subcommands.Add(StopCommand(globals));
@@ -32,6 +32,8 @@ public static class VmCommands
         vm.Subcommands.Add(ShowCommand(globals));
         vm.Subcommands.Add(ConsoleCommand(globals));
         vm.Subcommands.Add(RemoveCommand(globals));
+        vm.Subcommands.Add(VmMigrateCommands.MigrateCommand(globals));
+        vm.Subcommands.Add(VmMigrateCommands.MigrationsCommand(globals));
         return vm;
     }
 
@@ -333,7 +335,8 @@ public static class VmCommands
             var table = Output.Output.Table("name", "node", "state", "want", "vcpus", "memory", "disks", "nics", "gen", "reason");
             foreach (var v in map.Vms)
             {
-                table.AddRow(Output.Output.Esc(v.Spec.Name), Output.Output.Esc(map.FindNode(v.NodeId)?.Name ?? "-"), StateMarkup(v.State), v.WantRunning ? "running" : "stopped",
+                var where = (map.FindNode(v.NodeId)?.Name ?? "-") + (v.MigratingTo != 0 ? $" -> {map.FindNode(v.MigratingTo)?.Name}" : "");
+                table.AddRow(Output.Output.Esc(v.Spec.Name), Output.Output.Esc(where), StateMarkup(v.State), v.WantRunning ? "running" : "stopped",
                     v.Spec.Vcpus.ToString(), Units.Bytes(v.Spec.MemoryBytes), Output.Output.Esc(string.Join(", ", v.Spec.Disks.Select(d => d.Volume + (d.ReadOnly ? " (ro)" : "")))),
                     Output.Output.Esc(string.Join(", ", v.Spec.Nics.Select(n => $"{n.Network} {n.Ip}".Trim()))), v.Generation.ToString(), Output.Output.Esc(v.StateReason));
             }
@@ -358,6 +361,7 @@ public static class VmCommands
         ["id"] = v.Id,
         ["node"] = map.FindNode(v.NodeId)?.Name,
         ["state"] = v.State.StateText(),
+        ["migrating_to"] = v.MigratingTo != 0 ? map.FindNode(v.MigratingTo)?.Name : null,
         ["want_running"] = v.WantRunning,
         ["state_reason"] = v.StateReason,
         ["generation"] = v.Generation,

@@ -87,6 +87,7 @@ public sealed class BlockPart : INodePart
             _table = new NbdExportTable(_volumes, _cache);
             _nbd = StartNbd(node, _table, _log);
             node.VmDisks = _exports;
+            node.VolumeLocks = _locks as MapVolumeLocks;
             _state = "running";
             _detail = $"nbd {string.Join(", ", new[] { _nbd.UnixSocketPath, _nbd.TcpPort is { } p ? $"{node.Node.Data}:{p}" : null }.Where(s => s is not null))}" +
                 (_cache is null ? ", no cache" : $", cache {node.Node.BlockCache}");

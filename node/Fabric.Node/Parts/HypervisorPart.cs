@@ -27,6 +27,8 @@ public sealed class HypervisorPart : INodePart
     private VmRuntime? _runtime;
     private VmReconciler? _reconciler;
     private VmStateReporter? _reporter;
+    private VmMigrations? _migrations;
+    private HaRestarter? _ha;
     private string? _unavailable;
     private string _state = "starting";
     private string _detail = "";
@@ -39,8 +41,12 @@ public sealed class HypervisorPart : INodePart
     {
         server.AddService(VmAgentService.Descriptor, binder => VmAgentService.Bind(binder, () => _runtime is { } r && _node is { } n
             ? (r, n.Node.Name)
-            : throw new RpcException(StatusCode.Unavailable, $"the hypervisor part of this node is {_state}{(_detail.Length > 0 ? ": " + _detail : "")}")));
+            : throw Unavailable(), () => _migrations ?? throw Unavailable()));
     }
+
+    private RpcException Unavailable() => new(StatusCode.Unavailable, $"the hypervisor part of this node is {_state}{(_detail.Length > 0 ? ": " + _detail : "")}");
+
+    public VmMigrations? Migrations => _migrations;
 
     public Task StartAsync(NodeContext node, CancellationToken cancellationToken)
     {
@@ -71,7 +77,11 @@ public sealed class HypervisorPart : INodePart
         _reporter = new VmStateReporter(node.Monitors, node.Maps, () => node.NodeId, _log);
         reconciler = new VmReconciler(node.Maps, () => node.NodeId, _runtime, resolver, _reporter, () => _unavailable, _log);
         _reconciler = reconciler;
+        _migrations = new VmMigrations(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), node.Node.Name, node.Node.Data.ToString(),
+            _runtime, reconciler, () => node.VolumeLocks, _log);
         reconciler.Start(node.Time);
+        _ha = new HaRestarter(node.Monitors, node.Maps, () => node.NodeId, _log);
+        _ha.Start(node.Time);
         _state = _unavailable is null ? "running" : "disabled";
         _detail = _unavailable ?? $"VMs in {vmsDir}";
         return Task.CompletedTask;
@@ -97,6 +107,7 @@ public sealed class HypervisorPart : INodePart
 
     public async ValueTask DisposeAsync()
     {
+        if (_ha is not null) await _ha.DisposeAsync().ConfigureAwait(false);
         if (_reconciler is not null) await _reconciler.StopReconcilingAsync().ConfigureAwait(false);
         if (_runtime is not null) await _runtime.DisposeAsync().ConfigureAwait(false);
         if (_reconciler is not null) await _reconciler.DisposeAsync().ConfigureAwait(false);

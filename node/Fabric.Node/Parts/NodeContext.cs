@@ -27,6 +27,9 @@ public sealed class NodeContext
     /// hypervisor part serves VM disks through it.</summary>
     public Fabric.Core.Vm.IVmDisks? VmDisks { get; set; }
 
+    /// <summary>The node's volume locks (set by the block part): live migration hands them over.</summary>
+    public Fabric.Node.Vms.MapVolumeLocks? VolumeLocks { get; set; }
+
     public required ILoggerFactory LoggerFactory { get; init; }
 
     public required TimeProvider Time { get; init; }

@@ -17,6 +17,9 @@ namespace Fabric.Node.Vms;
 ///   a lock of this node's earlier incarnation (node.2.4: the process died holding it) is broken in the same
 ///   transaction, at the epoch it was seen in, so a lock taken by anyone else meanwhile is never broken.
 ///   ReleaseAsync(vol, "vm1")   local holder is vm1? ──> map: release(owner node.2.5)
+///   live migration: the source arms a handover (<see cref="ArmHandover"/>): its switch-over release only drops
+///   the local holder and the map keeps the lock until the migration's one transaction transfers it to the
+///   destination; the destination's acquire of a lock the map already gives this node takes no transaction.
 /// </code>
 /// </remarks>
 public sealed class MapVolumeLocks : IVolumeLocks
@@ -41,6 +44,22 @@ public sealed class MapVolumeLocks : IVolumeLocks
         _log = log;
     }
 
+    private readonly Dictionary<string, string> _handovers = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A migration of <paramref name="holder"/> will hand <paramref name="volume"/>'s lock over in its own map
+    /// transaction: until <see cref="DisarmHandover"/>, a release for that holder leaves the map alone.
+    /// </summary>
+    public void ArmHandover(string volume, string holder)
+    {
+        lock (_holders) _handovers[volume] = holder;
+    }
+
+    public void DisarmHandover(string volume)
+    {
+        lock (_holders) _handovers.Remove(volume);
+    }
+
     public string? LocalHolder(string volume)
     {
         lock (_holders) return _holders.GetValueOrDefault(volume);
@@ -63,6 +82,14 @@ public sealed class MapVolumeLocks : IVolumeLocks
                 var map = _maps.Current ?? throw new InvalidOperationException("the node has no map yet");
                 var info = map.FindVolume(volume);
                 if (info is null) return $"volume {volume} does not exist";
+                if (info.Lock is { Owner.Length: > 0 } mine && mine.Owner == identity)
+                {
+                    // Already this node's in the map (handed over by a migration, or kept through a migration that
+                    // was cancelled): only the local holder changes.
+                    lock (_holders) _holders[volume] = holder;
+                    _acquired(volume);
+                    return null;
+                }
                 var tx = new MapTransaction { Reason = $"lock {volume} for {holder}" };
                 if (info.Lock is { Owner.Length: > 0 } held && held.Owner != identity)
                 {
@@ -137,6 +164,7 @@ public sealed class MapVolumeLocks : IVolumeLocks
             {
                 if (!_holders.TryGetValue(volume, out var local) || local != holder) return null;
                 _holders.Remove(volume);
+                if (_handovers.TryGetValue(volume, out var handing) && handing == holder) return null;
             }
             var (nodeId, incarnation) = _self();
             return await ReleaseInMapAsync(volume, holder, MapLookup.NodeIdentity(nodeId, incarnation), nodeId, cancellationToken).ConfigureAwait(false);

@@ -20,8 +20,27 @@ public static class VmAgentService
     public static ServiceDescriptor Descriptor => VmReflection.Descriptor.Services.Single(s => s.Name == "VmAgent");
 
     /// <param name="runtime">The node's runtime and node name; throws UNAVAILABLE until the part has started.</param>
-    public static void Bind(ServiceBinder binder, Func<(VmRuntime Runtime, string Node)> runtime)
+    /// <param name="migrations">The node's live migrations; throws UNAVAILABLE until the part has started.</param>
+    public static void Bind(ServiceBinder binder, Func<(VmRuntime Runtime, string Node)> runtime, Func<VmMigrations> migrations)
     {
+        binder
+            .ServerStreaming<MigrateRequest, MigrationEvent>("Migrate", (request, stream, context) =>
+            {
+                if (!Fabric.Core.Map.MapTransactions.IsName(request.Name)) throw new RpcException(StatusCode.InvalidArgument, $"'{request.Name}' is not a VM name");
+                return migrations().MigrateAsync(request, stream, context.CancellationToken);
+            })
+            .Unary<VmOpRequest, VmOpReply>("CancelMigration", (request, _) => Task.FromResult(migrations().Cancel(request.Name)))
+            .Unary<ListMigrationsRequest, ListMigrationsReply>("ListMigrations", (_, _) =>
+            {
+                var (_, node) = runtime();
+                var reply = new ListMigrationsReply { Node = node };
+                reply.Migrations.AddRange(migrations().List());
+                return Task.FromResult(reply);
+            })
+            .Unary<PrepareIncomingRequest, PrepareIncomingReply>("PrepareIncoming", (request, context) => migrations().PrepareIncomingAsync(request, context.CancellationToken))
+            .Unary<IncomingRequest, VmOpReply>("SwitchoverIncoming", (request, context) => migrations().SwitchoverIncomingAsync(request, context.CancellationToken))
+            .Unary<IncomingRequest, VmOpReply>("AbortIncoming", (request, context) => migrations().AbortIncomingAsync(request, context.CancellationToken));
+
         binder
             .Unary<VmStatusRequest, VmStatusReply>("GetVmStatus", (request, _) =>
             {

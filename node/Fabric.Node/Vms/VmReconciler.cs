@@ -40,6 +40,10 @@ public sealed class VmReconciler : IAsyncDisposable
     private readonly Dictionary<string, ulong> _attempted = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _runs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _busy = new(StringComparer.Ordinal);
+    // Incoming migrations not completed: their QEMU ending is the migration's failure, not the VM stopping.
+    private readonly HashSet<string> _incoming = new(StringComparer.Ordinal);
+    // Why a VM runs here when another node decided it (an HA restart): kept as its running reason.
+    private readonly Dictionary<string, string> _placedBecause = new(StringComparer.Ordinal);
     private readonly List<Task> _operations = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly CancellationTokenSource _stop = new();
@@ -92,16 +96,57 @@ public sealed class VmReconciler : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A live migration prepares <paramref name="name"/> here at <paramref name="generation"/>: that generation is
+    /// this node's run (its reports carry it) and is never started cold by the reconciler.
+    /// </summary>
+    public void AdoptIncoming(string name, ulong generation)
+    {
+        AdoptGeneration(name, generation);
+        lock (_gate) _incoming.Add(name);
+    }
+
+    /// <summary>The incoming VM runs here: its state changes are reported like any VM's.</summary>
+    public void IncomingCompleted(string name)
+    {
+        lock (_gate) _incoming.Remove(name);
+    }
+
+    /// <summary>The VM that runs here now belongs to <paramref name="generation"/> (a migration moved it back).</summary>
+    public void AdoptGeneration(string name, ulong generation)
+    {
+        lock (_gate)
+        {
+            _attempted[name] = generation;
+            _runs[name] = generation;
+        }
+    }
+
+    /// <summary>Lets the reconciler start <paramref name="name"/>'s current generation here again (an incoming
+    /// migration that could not complete after the switch-over).</summary>
+    public void ForgetAttempt(string name)
+    {
+        lock (_gate) _attempted.Remove(name);
+        Poke();
+    }
+
     private void OnStateChanged(VmStateChange change)
     {
-        if (!change.MigratedAway)
+        bool incoming;
+        lock (_gate) incoming = _incoming.Contains(change.Name) && change.State is VmState.Stopped or VmState.Crashed;
+        if (!change.MigratedAway && !incoming)
         {
             ulong generation;
-            lock (_gate) generation = _runs.GetValueOrDefault(change.Name);
+            string reason;
+            lock (_gate)
+            {
+                generation = _runs.GetValueOrDefault(change.Name);
+                reason = change.State == VmState.Running && _placedBecause.TryGetValue(change.Name, out var because) ? because : change.Reason;
+            }
             // A VM stopped because its node shuts down stays wanted: the node starts it again when it is back.
             var report = _shuttingDown
                 ? new VmStateReport(change.Name, generation, change.State, change.State == VmState.Stopped ? "stopped: its node shut down" : change.Reason, NoLongerWanted: false)
-                : new VmStateReport(change.Name, generation, change.State, change.Reason, NoLongerWanted: change.State == VmState.Stopped);
+                : new VmStateReport(change.Name, generation, change.State, reason, NoLongerWanted: change.State == VmState.Stopped);
             _reporter.Enqueue(report);
         }
         Poke();
@@ -226,7 +271,13 @@ public sealed class VmReconciler : IAsyncDisposable
             _reporter.Enqueue(new VmStateReport(name, vm.Generation, VmState.Stopped, error!, NoLongerWanted: true));
             return;
         }
-        lock (_gate) _runs[name] = vm.Generation;
+        lock (_gate)
+        {
+            _runs[name] = vm.Generation;
+            _incoming.Remove(name);
+            if (vm.StateReason.StartsWith("HA:", StringComparison.Ordinal)) _placedBecause[name] = vm.StateReason;
+            else _placedBecause.Remove(name);
+        }
         _log.LogInformation("VM {Vm}: starting generation {Generation}", name, vm.Generation);
         var result = await _runtime.StartAsync(spec, new VmStartOptions { Generation = vm.Generation }, ct).ConfigureAwait(false);
         if (!result.Ok && result.Code != VmErrorCode.AlreadyExists && !_shuttingDown)

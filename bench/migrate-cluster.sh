@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Live migration end to end, side by side in one run (TCG, loopback, downtime limit 300 ms, no bandwidth cap):
+#   plain  : two QEMUs by hand, the disk a raw file served by qemu-nbd (shared by both), QMP over TCP driven from
+#            this script: qmp_capabilities, migrate-set-capabilities {events}, migrate-set-parameters,
+#            migrate-incoming on the destination, migrate on the source, poll query-migrate until completed.
+#   fabric : `fabric vm migrate VM --to NODE` in a real 3-node cluster: the VM's disk a 3-replica volume on
+#            vhost-user-blk, a VXLAN NIC, pre-checks, PrepareIncoming, pause-before-switchover, the one map
+#            transaction (locks, VM, ports), SwitchoverIncoming, migrate-continue.
+# Same guest (tiny image), same memory, same workload in both: idle, then filling DIRTY MiB of memory and
+# rewriting it in a loop. Totals and downtimes are QEMU's own (query-migrate on the source).
+# Usage: bench/migrate-cluster.sh [--runs N] [--dirty-mib N]   (run by bench/migrate-compare.sh --cluster)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RUNS=3; DIRTY=400
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --dirty-mib) DIRTY="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+MEM_IDLE=256
+MEM_DIRTY=$((DIRTY + 240))
+
+dotnet build "$ROOT/cluster/Fabric.Cli" -c Release -nologo -v q -clp:ErrorsOnly >/dev/null
+WORK="$(mktemp -d /tmp/migcmp.XXXXXX)"
+export FABRIC_ROOT="$ROOT"
+FABRIC="dotnet $ROOT/artifacts/bin/Fabric.Cli/release/fabric.dll --home $WORK/home"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
+  $FABRIC down --purge >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+bash "$ROOT/node/Fabric.Hypervisor/Guest/build-image.sh" "$ROOT/artifacts/guest" >/dev/null
+IMG="$ROOT/artifacts/guest"
+
+workload() { # $1 = MiB to keep dirty (0 = idle)
+  if [[ "$1" == 0 ]]; then echo "echo BENCH-READY; sleep 100000"; return; fi
+  cat <<EOF
+mount -o remount,size=95% /tmp
+dd if=/dev/urandom of=/tmp/chunk bs=1M count=1 2>/dev/null
+j=0; while [ \$j -lt $1 ]; do dd if=/tmp/chunk of=/tmp/x bs=1M seek=\$j count=1 conv=notrunc 2>/dev/null; j=\$((j+1)); done
+echo BENCH-READY
+while true; do j=0; while [ \$j -lt $1 ]; do dd if=/tmp/chunk of=/tmp/x bs=1M seek=\$j count=1 conv=notrunc 2>/dev/null; j=\$((j+1)); done; done
+EOF
+}
+
+wait_for() { # file text seconds
+  for _ in $(seq $(($3 * 20))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+  echo "timed out waiting for '$2' in $1" >&2; return 1
+}
+
+# ---- QMP over TCP from bash ----
+qmp_open() { # fd port
+  for _ in $(seq 200); do
+    if eval "exec $1<>/dev/tcp/127.0.0.1/$2" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  local line; read -r -u "$1" line   # greeting
+  qmp "$1" '{"execute":"qmp_capabilities"}' >/dev/null
+}
+qmp() { # fd json -> the reply line (events skipped)
+  printf '%s\n' "$2" >&"$1"
+  local line
+  while read -r -u "$1" line; do
+    case "$line" in *'"return"'*|*'"error"'*) echo "$line"; return 0 ;; esac
+  done
+  return 1
+}
+json_num() { grep -o "\"$2\": *[0-9]*" <<<"$1" | head -1 | grep -o '[0-9]*$' || true; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+
+plain_once() { # mem dirty run -> "total downtime"
+  local mem=$1 dirty=$2 dir="$WORK/plain-$1-$3"
+  mkdir -p "$dir"
+  truncate -s 32M "$dir/disk.raw"
+  qemu-nbd -f raw -k "$dir/nbd.sock" --shared=4 --persistent -x disk "$dir/disk.raw" >/dev/null 2>&1 &
+  local nbd=$!; PIDS+=($nbd)
+  for _ in $(seq 100); do [[ -S "$dir/nbd.sock" ]] && break; sleep 0.05; done
+  local w64; w64=$(workload "$dirty" | base64 -w0)
+  local ps pd pm; ps=$(free_port); pd=$(free_port); pm=$(free_port)
+  local common=(-accel tcg -machine pc -m "$mem" -smp 1 -nodefaults -display none -no-reboot -kernel "$IMG/vmlinuz" -initrd "$IMG/initrd.img"
+    -append "console=ttyS0 quiet no_timer_check fabric.hostname=plain fabric.disks=1 fabric.workload64=$w64"
+    -blockdev "driver=nbd,node-name=d0,server.type=unix,server.path=$dir/nbd.sock,export=disk,cache.direct=on" -device virtio-blk-pci,drive=d0)
+  qemu-system-x86_64 "${common[@]}" -serial "file:$dir/src.console" -qmp "tcp:127.0.0.1:$ps,server=on,wait=off" >"$dir/src.log" 2>&1 &
+  local src=$!; PIDS+=($src)
+  qemu-system-x86_64 "${common[@]}" -serial "file:$dir/dst.console" -qmp "tcp:127.0.0.1:$pd,server=on,wait=off" -incoming defer >"$dir/dst.log" 2>&1 &
+  local dst=$!; PIDS+=($dst)
+  wait_for "$dir/src.console" BENCH-READY 600
+  qmp_open 7 "$ps"; qmp_open 8 "$pd"
+  qmp 8 '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' >/dev/null
+  qmp 7 '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' >/dev/null
+  qmp 7 '{"execute":"migrate-set-parameters","arguments":{"downtime-limit":300,"max-bandwidth":107374182400}}' >/dev/null
+  qmp 8 "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$pm\"}}" >/dev/null
+  qmp 7 "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"tcp:127.0.0.1:$pm\"}}" >/dev/null
+  local r
+  while true; do
+    r=$(qmp 7 '{"execute":"query-migrate"}')
+    case "$r" in *'"completed"'*) ;; *'"failed"'*|*'"cancelled"'*) echo "plain migration: $r" >&2; return 1 ;; *) sleep 0.02; continue ;; esac
+    [[ -n "$(json_num "$r" downtime)" && "$(json_num "$r" total-time)" != 0 ]] && break
+    sleep 0.02
+  done
+  echo "$(json_num "$r" total-time) $(json_num "$r" downtime)" > "$dir/result"
+  exec 7>&- 8>&-
+  kill -9 "$src" "$dst" "$nbd" 2>/dev/null || true
+  wait "$src" "$dst" "$nbd" 2>/dev/null || true
+}
+
+# ---- the cluster ----
+NET=""
+for n in $(seq 200 250); do
+  if ! ss -ltn 2>/dev/null | grep -q " 127\.0\.$n\.[123]:7000 "; then NET="127.0.$n"; break; fi
+done
+{
+  printf '[cluster]\nname = "migbench"\nmonitors = ["n1"]\n'
+  for i in 1 2 3; do
+    printf '\n[[node]]\nname = "n%s"\ngrpc = "%s.%s:7000"\ndata = "%s.%s"\nfailure_domain = "rack1/n%s"\ncapacity = "8GiB"\nvm_memory = "4GiB"\nvm_cpus = 2\n' "$i" "$NET" "$i" "$NET" "$i" "$i"
+  done
+  printf '\n[[pool]]\nname = "rbd"\nreplicas = 3\nmin_replicas = 2\npg_count = 32\n'
+  printf '\n[[volume]]\nname = "idle"\npool = "rbd"\nsize = "32MiB"\n'
+  printf '\n[[volume]]\nname = "dirty"\npool = "rbd"\nsize = "32MiB"\n'
+  printf '\n[[network]]\nname = "overlay"\nkind = "vxlan"\nvni = 5001\nsubnet = "10.10.0.0/24"\nmtu = 1450\n'
+} > "$WORK/cluster.toml"
+mkdir -p "$WORK/home/images"
+ln -sfn "$IMG" "$WORK/home/images/tiny"
+$FABRIC up "$WORK/cluster.toml" > "$WORK/up.log" 2>&1 || { cat "$WORK/up.log"; exit 1; }
+
+fabric_runs() { # vm mem dirty -> lines "total downtime switchover"
+  local vm=$1 mem=$2 dirty=$3   # $4: last byte of its address
+  $FABRIC vm create "$vm" --memory "${mem}MiB" --accel tcg --cmdline no_timer_check --disk "$vm" --node n1 --nic "net=overlay,ip=10.10.0.$4/24" \
+    --workload "$(workload "$dirty")" --timeout 300 > /dev/null
+  wait_for "$WORK/home/run/n1/vms/$vm/console.log" BENCH-READY 600
+  local at=n1 to
+  for r in $(seq 1 "$RUNS"); do
+    to=$([[ $at == n1 ]] && echo n2 || echo n1)
+    local j; j=$($FABRIC vm migrate "$vm" --to "$to" --json | tr -d ' \n')
+    [[ "$j" == *'"outcome":"completed"'* ]] || { echo "fabric migration failed: $j" >&2; return 1; }
+    echo "$(json_num "$j" total_time_ms) $(json_num "$j" downtime_ms) $(json_num "$j" switchover_ms)"
+    at=$to
+  done
+  $FABRIC vm stop "$vm" > /dev/null
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+
+echo "== machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(qemu-system-x86_64 --version | head -1)"
+ROWS=()
+for mode in idle dirty; do
+  if [[ $mode == idle ]]; then mem=$MEM_IDLE; dirty=0; else mem=$MEM_DIRTY; dirty=$DIRTY; fi
+  PT=(); PD=(); FT=(); FD=(); FS=()
+  for r in $(seq 1 "$RUNS"); do
+    plain_once "$mem" "$dirty" "$r"
+    read -r t d < "$WORK/plain-$mem-$r/result"
+    PT+=("$t"); PD+=("$d")
+    echo "$mode run $r: plain total $t ms, downtime $d ms"
+  done
+  while read -r t d s; do
+    FT+=("$t"); FD+=("$d"); FS+=("$s")
+    echo "$mode: fabric vm migrate total $t ms, downtime $d ms, switch-over step $s ms"
+  done < <(fabric_runs "$mode" "$mem" "$dirty" "$([[ $mode == idle ]] && echo 21 || echo 22)")
+  pt=$(median "${PT[@]}"); pd=$(median "${PD[@]}"); ft=$(median "${FT[@]}"); fd=$(median "${FD[@]}"); fs=$(median "${FS[@]}")
+  label=$([[ $mode == idle ]] && echo "idle, ${mem} MiB" || echo "rewriting ${dirty} MiB of a ${mem} MiB guest")
+  ROWS+=("| $label | $pt / $pd | $ft / $fd | $fs | $(awk -v a="$ft" -v b="$pt" 'BEGIN{printf "%.2f", a/b}') | $((fd - pd)) |")
+done
+echo
+echo "medians of $RUNS runs each (\`bench/migrate-compare.sh --cluster --runs $RUNS\`):"
+echo
+echo "| guest | plain QEMU + qemu-nbd total / downtime (ms) | fabric vm migrate total / downtime (ms) | switch-over step (ms) | total ratio fabric/plain | downtime fabric - plain (ms) |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
