@@ -93,7 +93,7 @@ public sealed class OsdMessenger : IDisposable
                 {
                     return null;
                 }
-                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(address), OnPeerReply, OnPeerClosed);
+                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(address), OnPeerReply, OnPeerClosed, dedicatedReceiver: true);
                 connection.Tag = osd;
                 connection.Send(StorageMessageType.MsgHello, new Hello { Osd = _osd, Identity = $"osd.{_osd}", Nonce = _nonce }, ReadOnlySpan<byte>.Empty);
                 _peers[osd] = connection;
@@ -145,7 +145,7 @@ public sealed class OsdMessenger : IDisposable
             {
                 return;
             }
-            FramedConnection connection = FramedConnection.Accept(socket, OnInbound, OnInboundClosed);
+            FramedConnection connection = FramedConnection.Accept(socket, OnInbound, OnInboundClosed, dedicatedReceiver: true);
             lock (_lock)
             {
                 if (_stop.IsCancellationRequested)

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using Fabric.Client.Messaging;
@@ -25,7 +24,7 @@ namespace Fabric.Storage.Osd;
 /// </remarks>
 public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 {
-    private readonly BlockingCollection<Action> _events = new(new ConcurrentQueue<Action>());
+    private readonly EventLoopQueue _events = new();
     private readonly IObjectStore _store;
     private readonly OsdMessenger _messenger;
     private readonly TimeProvider _time;
@@ -163,7 +162,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
             await _timer.DisposeAsync().ConfigureAwait(false);
         }
         _messenger.Dispose();
-        _events.CompleteAdding();
+        _events.Complete();
         if (_loop.IsAlive)
         {
             _loop.Join(TimeSpan.FromSeconds(5));
@@ -206,14 +205,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         {
             return;
         }
-        try
-        {
-            _events.Add(action);
-        }
-        catch (InvalidOperationException)
-        {
-            // Stopped meanwhile.
-        }
+        _events.TryAdd(action); // False only when stopped meanwhile.
     }
 
     private Task<T> Call<T>(Func<T> func, CancellationToken cancellationToken)
@@ -235,7 +227,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 
     private void RunLoop()
     {
-        foreach (Action action in _events.GetConsumingEnumerable())
+        while (_events.TryTake(out Action action))
         {
             try
             {
