@@ -92,10 +92,11 @@ TARGET[qnbd]="nbd+unix:///bench?socket=$WORK/qnbd.sock"
 COLUMNS_=(ours qnbd)
 
 if [[ $CEPH == 1 ]]; then
-  if ! need ceph-mon || ! need rbd; then
-    echo "blk-compare: installing Ceph (ceph-mon ceph-osd ceph-mgr ceph-common) ..." >&2
+  # qemu-block-extra is QEMU's rbd driver (without it qemu-img says "Unknown protocol 'rbd'").
+  if ! need ceph-mon || ! need rbd || ! dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q 'install ok installed'; then
+    echo "blk-compare: installing Ceph (ceph-mon ceph-osd ceph-mgr ceph-common) and QEMU's rbd driver (qemu-block-extra) ..." >&2
     (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      ceph-mon ceph-osd ceph-mgr ceph-common >/dev/null) || echo "blk-compare: Ceph packages unavailable" >&2
+      ceph-mon ceph-osd ceph-mgr ceph-common qemu-block-extra >/dev/null) || echo "blk-compare: Ceph packages unavailable" >&2
   fi
   if need ceph-mon && [[ -f "$PEERS/ceph-up.sh" ]] && bash "$PEERS/ceph-up.sh" "$WORK/ceph" > "$WORK/ceph-up.log" 2>&1; then
     CEPH_UP=1
