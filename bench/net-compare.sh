@@ -23,9 +23,10 @@ rm -rf "$PEER_DIR"; mkdir -p "$PEER_DIR/res"
 # shellcheck source=/dev/null
 source "$PEERS/net-lib.sh"
 
-# Install what the comparison needs (not part of the test packages: only this script uses OVS).
+# Install what the comparison needs (not part of the test packages: only this script uses OVS;
+# iputils-ping for the reachability wait before each measurement).
 need=()
-for p in openvswitch-switch iperf3 ethtool iproute2 bc python3; do
+for p in openvswitch-switch iperf3 ethtool iproute2 iputils-ping bc python3; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [[ ${#need[@]} -gt 0 ]]; then
