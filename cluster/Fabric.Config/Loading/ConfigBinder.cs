@@ -230,6 +230,7 @@ internal sealed class ConfigBinder
         var capacity = table.Size("capacity", required: true);
         var vmMemory = table.Size("vm_memory") ?? ByteSize.Zero;
         var vmCpus = table.Int("vm_cpus", 0, 4096) ?? 0;
+        var vmMemoryPrealloc = table.Boolean("vm_memory_prealloc") ?? true;
         var storagePath = table.String("storage_path", expected: "a directory path");
         var uplink = table.String("uplink", expected: NameRules.InterfaceExpected);
         var vxlanPort = table.Int("vxlan_port", 1, 65535) ?? NodeConfig.DefaultVxlanPort;
@@ -277,6 +278,7 @@ internal sealed class ConfigBinder
             Capacity = capacity.Value,
             VmMemory = vmMemory,
             VmCpus = vmCpus,
+            VmMemoryPrealloc = vmMemoryPrealloc,
             StoragePath = storagePath,
             Uplink = uplink,
             VxlanPort = vxlanPort,

@@ -9,6 +9,11 @@ namespace Fabric.Hypervisor.Qemu;
 ///
 /// Choices, and why:
 /// - Guest RAM is a shared memfd (`memory-backend-memfd,share=on`): vhost-user backends must map it.
+///   Preallocated (`prealloc=on`, one thread per vCPU up to 4) unless the node says otherwise: a
+///   migration reads every page on the source and writes every page on the destination, and through a
+///   shared mapping each first touch of a page is a fault that allocates it; measured here, an idle
+///   256 MiB guest migrated in ~900 ms with on-demand memory and ~470 ms preallocated on both sides
+///   (anonymous memory, which vhost-user cannot use, ~560 ms).
 /// - `-no-shutdown` (and no `-no-reboot`): a guest power-off leaves QEMU alive and paused with a SHUTDOWN
 ///   event, so the runtime can tell "the guest powered off" from "QEMU died", and a graceful reboot can
 ///   reset instead of exiting. A guest-initiated reboot resets in place.
@@ -34,7 +39,7 @@ public static class QemuCommandLine
             "-accel", spec.Accel == QemuAccel.Kvm ? "kvm" : spec.TcgTranslationCacheMiB is { } tb ? $"tcg,tb-size={tb}" : "tcg",
             "-smp", spec.Vcpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{mib}M",
-            "-object", $"memory-backend-memfd,id=ram0,size={mib}M,share=on",
+            "-object", $"memory-backend-memfd,id=ram0,size={mib}M,share=on{(spec.PreallocateMemory ? $",prealloc=on,prealloc-threads={Math.Clamp(spec.Vcpus, 1u, 4u)}" : "")}",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-shutdown",
             "-msg", "timestamp=on",
             "-chardev", $"socket,id=qmp,path={Escape(spec.QmpSocketPath)},server=on,wait=off",

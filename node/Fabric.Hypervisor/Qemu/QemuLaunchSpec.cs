@@ -9,6 +9,8 @@ public sealed record QemuLaunchSpec
     public required string Name { get; init; }
     public required uint Vcpus { get; init; }
     public required ulong MemoryBytes { get; init; }
+    /// <summary>Allocate all guest memory at start (`prealloc=on`), see VmRuntimeOptions.PreallocateMemory.</summary>
+    public bool PreallocateMemory { get; init; }
     public QemuAccel Accel { get; init; } = QemuAccel.Tcg;
     /// <summary>TCG's translated-code cache in MiB (null: QEMU's default, up to 1 GiB). Each TCG guest's
     /// resident memory grows with it, so a small cache packs more small guests on a node.</summary>

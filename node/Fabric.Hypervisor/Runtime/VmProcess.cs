@@ -138,6 +138,7 @@ public sealed class VmProcess
                 MemoryBytes = Spec.MemoryBytes,
                 Accel = Accel,
                 TcgTranslationCacheMiB = _options.TcgTranslationCacheMiB,
+                PreallocateMemory = _options.PreallocateMemory,
                 Kernel = usesDefaultImage ? _options.DefaultGuestImage?.Kernel : NullIfEmpty(Spec.Kernel),
                 Initrd = usesDefaultImage ? _options.DefaultGuestImage?.Initrd : NullIfEmpty(Spec.Initrd),
                 KernelCmdline = string.IsNullOrEmpty(Spec.Cmdline) && usesDefaultImage ? GuestCmdline.Compose(Spec) : Spec.Cmdline,

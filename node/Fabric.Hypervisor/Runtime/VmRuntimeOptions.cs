@@ -10,6 +10,9 @@ public sealed record VmRuntimeOptions
     public string QemuBinary { get; init; } = Qemu.QemuCommandLine.DefaultBinary;
     /// <summary>TCG translation cache per guest in MiB (null: QEMU's default). See QemuLaunchSpec.</summary>
     public int? TcgTranslationCacheMiB { get; init; }
+    /// <summary>Allocate each guest's whole memory when its QEMU starts (incoming migrations included)
+    /// instead of on first touch: see NodeConfig.VmMemoryPrealloc for why this is the default.</summary>
+    public bool PreallocateMemory { get; init; } = true;
     /// <summary>The kernel and initrd for VMs whose spec names neither a kernel nor boot from disk; also the
     /// accelerator probe's guest.</summary>
     public GuestImagePaths? DefaultGuestImage { get; init; }

@@ -70,6 +70,7 @@ public sealed class HypervisorPart : INodePart
             RunDirectory = vmsDir,
             DefaultGuestImage = GuestImage.TryOpen(Path.Combine(resolver.ImagesDirectory, VmSpecResolver.BuildableImage)),
             AccelCacheFile = Path.Combine(node.Home, "accel"),
+            PreallocateMemory = node.Node.VmMemoryPrealloc,
             RestartDecider = (change, _) => ValueTask.FromResult(reconciler?.ShouldRestart(change.Name) ?? false),
             TimeProvider = node.Time,
             Log = line => log.LogInformation("{Line}", line),

@@ -196,6 +196,18 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void VmMemoryIsPreallocatedUnlessTheNodeSaysOtherwise()
+    {
+        Assert.All(Load(Text).Config!.Nodes, node => Assert.True(node.VmMemoryPrealloc));
+        var text = Edit("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nvm_memory_prealloc = false");
+        var config = Load(text).Config!;
+        Assert.False(config.FindNode("n3")!.VmMemoryPrealloc);
+        Assert.True(config.FindNode("n1")!.VmMemoryPrealloc);
+        ExpectError("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nvm_memory_prealloc = \"no\"", "node[2].vm_memory_prealloc",
+            "expected true or false", at: "vm_memory_prealloc");
+    }
+
+    [Fact]
     public void BadDurationsSayWhatIsExpected()
     {
         ExpectError("heartbeat_interval = \"500ms\"", "heartbeat_interval = 500", "cluster.heartbeat_interval", "found the bare number 500 (add a unit, e.g. \"500ms\"");

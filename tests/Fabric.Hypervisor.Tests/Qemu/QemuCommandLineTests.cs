@@ -64,6 +64,18 @@ public class QemuCommandLineTests
     }
 
     [Fact]
+    public void Guest_memory_is_a_shared_memfd_preallocated_only_when_asked()
+    {
+        var lazy = After(QemuCommandLine.Build(Spec(s => s with { PreallocateMemory = false })), "-object");
+        Assert.StartsWith("memory-backend-memfd,id=ram0,", lazy);
+        Assert.Contains(",share=on", lazy);
+        Assert.DoesNotContain("prealloc", lazy);
+        var eager = After(QemuCommandLine.Build(Spec(s => s with { PreallocateMemory = true, Vcpus = 8 })), "-object");
+        Assert.EndsWith(",share=on,prealloc=on,prealloc-threads=4", eager);
+        Assert.EndsWith("prealloc-threads=1", After(QemuCommandLine.Build(Spec(s => s with { PreallocateMemory = true, Vcpus = 1 })), "-object"));
+    }
+
+    [Fact]
     public void Incoming_destination_defers_and_is_not_also_paused()
     {
         var a = QemuCommandLine.Build(Spec(s => s with { IncomingDefer = true, StartPaused = true }));
