@@ -29,8 +29,8 @@ FABRIC="dotnet $ROOT/artifacts/bin/Fabric.Cli/release/fabric.dll --home $WORK/ho
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
-  $FABRIC down --purge >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [[ -n "${KEEP_WORK:-}" ]]; then $FABRIC down >/dev/null 2>&1 || true; else $FABRIC down --purge >/dev/null 2>&1 || true; fi
+  if [[ -n "${KEEP_WORK:-}" ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 bash "$ROOT/node/Fabric.Hypervisor/Guest/build-image.sh" "$ROOT/artifacts/guest" >/dev/null
@@ -138,7 +138,7 @@ fabric_runs() { # vm mem dirty -> lines "total downtime switchover"
     to=$([[ $at == n1 ]] && echo n2 || echo n1)
     local j; j=$($FABRIC vm migrate "$vm" --to "$to" --json | tr -d ' \n')
     [[ "$j" == *'"outcome":"completed"'* ]] || { echo "fabric migration failed: $j" >&2; return 1; }
-    echo "$(json_num "$j" total_time_ms) $(json_num "$j" downtime_ms) $(json_num "$j" switchover_ms)"
+    echo "$(json_num "$j" total_time_ms) $(json_num "$j" downtime_ms) $(json_num "$j" switchover_ms) $(json_num "$j" stop_ms) $(json_num "$j" final_pass_ms)"
     at=$to
   done
   $FABRIC vm stop "$vm" > /dev/null
@@ -148,7 +148,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 
 echo "== machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(qemu-system-x86_64 --version | head -1)"
 ROWS=()
-for mode in idle dirty; do
+for mode in ${MODES:-idle dirty}; do
   if [[ $mode == idle ]]; then mem=$MEM_IDLE; dirty=0; else mem=$MEM_DIRTY; dirty=$DIRTY; fi
   PT=(); PD=(); FT=(); FD=(); FS=()
   for r in $(seq 1 "$RUNS"); do
@@ -157,9 +157,9 @@ for mode in idle dirty; do
     PT+=("$t"); PD+=("$d")
     echo "$mode run $r: plain total $t ms, downtime $d ms"
   done
-  while read -r t d s; do
+  while read -r t d s st fp; do
     FT+=("$t"); FD+=("$d"); FS+=("$s")
-    echo "$mode: fabric vm migrate total $t ms, downtime $d ms, switch-over step $s ms"
+    echo "$mode: fabric vm migrate total $t ms, downtime $d ms (stop $st ms, switch-over step $s ms, final pass $fp ms)"
   done < <(fabric_runs "$mode" "$mem" "$dirty" "$([[ $mode == idle ]] && echo 21 || echo 22)")
   pt=$(median "${PT[@]}"); pd=$(median "${PD[@]}"); ft=$(median "${FT[@]}"); fd=$(median "${FD[@]}"); fs=$(median "${FS[@]}")
   label=$([[ $mode == idle ]] && echo "idle, ${mem} MiB" || echo "rewriting ${dirty} MiB of a ${mem} MiB guest")

@@ -119,6 +119,8 @@ public static class VmMigrateCommands
         ["passes"] = r.Passes,
         ["postcopy"] = r.Postcopy,
         ["switchover_ms"] = r.SwitchoverMs,
+        ["stop_ms"] = r.StopMs,
+        ["final_pass_ms"] = r.FinalPassMs,
     };
 
     public static string Describe(string vm, MigrationReportInfo r) => r.Outcome == "completed"

@@ -3,6 +3,10 @@ namespace Fabric.Hypervisor.Migration;
 /// <summary>The final report of a migration: times as QEMU measured them, bytes moved.</summary>
 /// <param name="SwitchoverMs">How long the guest sat paused in pre-switchover (from QEMU's event timestamp to
 /// its answer to migrate-continue): what the switch-over step (locks, map, ports) added to the downtime.</param>
+/// <param name="StopMs">From QEMU's STOP event to its pre-switchover event: stopping the vCPUs and devices
+/// (vhost-user backends hand back their rings); 0 when not seen.</param>
+/// <param name="FinalPassMs">From QEMU's answer to migrate-continue to its completed event: the last dirty
+/// pages and the device state; 0 when not seen. Stop + switch-over + final pass is about the downtime.</param>
 public sealed record MigrationReport(
     MigrationOutcome Outcome,
     string? Error,
@@ -12,7 +16,9 @@ public sealed record MigrationReport(
     long TransferredBytes,
     long Passes,
     bool Postcopy,
-    long SwitchoverMs)
+    long SwitchoverMs,
+    long StopMs = 0,
+    long FinalPassMs = 0)
 {
     public bool Ok => Outcome == MigrationOutcome.Completed;
 
@@ -20,5 +26,6 @@ public sealed record MigrationReport(
 
     public override string ToString() =>
         $"{Outcome}{(Error is null ? "" : $" ({Error})")}: total {TotalTimeMs} ms, downtime {DowntimeMs?.ToString() ?? "?"} ms, " +
-        $"{TransferredBytes / (1024.0 * 1024):0.0} MiB in {Passes} passes, switch-over {SwitchoverMs} ms";
+        $"{TransferredBytes / (1024.0 * 1024):0.0} MiB in {Passes} passes, switch-over {SwitchoverMs} ms" +
+        (StopMs > 0 || FinalPassMs > 0 ? $" (stop {StopMs} ms, final pass {FinalPassMs} ms)" : "");
 }

@@ -42,6 +42,8 @@ public sealed class MigrationSource
     private readonly List<VmProcess.DiskExport> _released = new();
     private bool _switchedOver, _continued, _postcopyStarted;
     private long _switchoverMs;
+    // QEMU's own timestamps of the downtime's steps (event times; our clock for the continue reply).
+    private DateTimeOffset? _stoppedAt, _pausedAt, _continuedAt, _completedAt;
 
     internal MigrationSource(VmProcess vm, IVmDisks disks, VmRuntimeOptions options, MigrationRequest request, IProgress<MigrationProgress>? progress)
     {
@@ -142,6 +144,7 @@ public sealed class MigrationSource
                 continue;
             }
             if (e is null) continue;
+            if (e.Name == "STOP" && !_continued) _stoppedAt = e.Timestamp;
             if (e.Name == "MIGRATION_PASS" && _request.Postcopy && !_postcopyStarted && e.Data.TryGetProperty("pass", out var pass) && pass.GetInt64() >= 2)
             {
                 // The first full copy is done: the rest is pulled by the destination on demand.
@@ -163,6 +166,7 @@ public sealed class MigrationSource
             }
             else if (status is "completed" or "failed" or "cancelled")
             {
+                if (status == "completed") _completedAt = e.Timestamp;
                 var info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
                 Report(info, clock);
                 return Terminal(info.IsTerminal ? info : info with { Status = status }, cancelSent, timedOut);
@@ -191,9 +195,11 @@ public sealed class MigrationSource
     /// <returns>null when QEMU was told to continue; else why the migration must be cancelled.</returns>
     private async Task<string?> SwitchoverAsync(QmpClient qmp, DateTimeOffset pausedAt, CancellationToken cancel)
     {
+        _pausedAt = pausedAt;
         try
         {
             if (cancel.IsCancellationRequested) return "cancelled";
+            var flushClock = Stopwatch.StartNew();
             foreach (var export in _vm.Exports.Where(x => x.Locked))
             {
                 var error = await _disks.FlushAndReleaseAsync(export.ExportId, CancellationToken.None).ConfigureAwait(false);
@@ -201,6 +207,7 @@ public sealed class MigrationSource
                 export.Locked = false;
                 _released.Add(export);
             }
+            _options.Log?.Invoke($"vm {_vm.Name}: switch-over: {_released.Count} volume(s) flushed and released in {flushClock.ElapsedMilliseconds} ms");
             if (_request.Switchover is { } hook)
             {
                 string? error;
@@ -217,6 +224,7 @@ public sealed class MigrationSource
             _switchedOver = true;
             _continued = true;
             await qmp.MigrateContinueAsync("pre-switchover", CancellationToken.None).ConfigureAwait(false);
+            _continuedAt = _options.TimeProvider.GetUtcNow();
             return null;
         }
         finally
@@ -240,8 +248,12 @@ public sealed class MigrationSource
         _vm.MarkMigratedAway(Destination);
         await _vm.ForceQuitAsync(CancellationToken.None).ConfigureAwait(false);
         return new MigrationReport(MigrationOutcome.Completed, null, info.TotalTimeMs, info.DowntimeMs, info.SetupTimeMs,
-            info.RamTransferredBytes, info.DirtySyncCount, _postcopyStarted, _switchoverMs);
+            info.RamTransferredBytes, info.DirtySyncCount, _postcopyStarted, _switchoverMs,
+            Between(_stoppedAt, _pausedAt), Between(_continuedAt, _completedAt));
     }
+
+    private static long Between(DateTimeOffset? from, DateTimeOffset? to) =>
+        from is { } a && to is { } b ? Math.Max(0, (long)(b - a).TotalMilliseconds) : 0;
 
     private async Task<MigrationReport> FinishFailedAsync(QmpClient qmp, MigrationOutcome outcome, string? error, Stopwatch clock)
     {
