@@ -298,7 +298,7 @@ public static class HypervisorBench
         if (!r.Ok) { Console.Error.WriteLine(r); return null; }
         var wall = Stopwatch.StartNew();
         var waitDest = dest!.WaitAsync(CancellationToken.None);
-        var report = await a.MigrateOutAsync("fab", new MigrationRequest { Uri = dest.Uri, Switchover = ct => dest.SwitchoverAsync(ct) });
+        var report = await a.MigrateOutAsync("fab", new MigrationRequest { Uri = dest.Uri, Takeover = (resume, ct) => dest.SwitchoverAsync(resume, ct) });
         var done = await waitDest;
         wall.Stop();
         if (!report.Ok || !done.Ok) { Console.Error.WriteLine($"fabric migration: {report} / {done}"); return null; }

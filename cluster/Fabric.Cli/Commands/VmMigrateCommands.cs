@@ -121,11 +121,13 @@ public static class VmMigrateCommands
         ["switchover_ms"] = r.SwitchoverMs,
         ["stop_ms"] = r.StopMs,
         ["final_pass_ms"] = r.FinalPassMs,
+        ["resume_wait_ms"] = r.ResumeWaitMs,
     };
 
     public static string Describe(string vm, MigrationReportInfo r) => r.Outcome == "completed"
         ? $"VM {vm} migrated to {r.Node}: total {r.TotalTimeMs} ms, downtime {(r.DowntimeMs >= 0 ? r.DowntimeMs + " ms" : "?")} (QEMU), " +
-          $"{Units.Bytes(r.TransferredBytes)} in {r.Passes} passes{(r.Postcopy ? " (post-copy)" : "")}, switch-over {r.SwitchoverMs} ms"
+          $"{Units.Bytes(r.TransferredBytes)} in {r.Passes} passes{(r.Postcopy ? " (post-copy)" : "")}, switch-over {r.SwitchoverMs} ms" +
+          (r.ResumeWaitMs > 0 ? $", the destination waited {r.ResumeWaitMs} ms more for its takeover" : "")
         : $"VM {vm} not migrated ({r.Outcome}): {r.Error}; it runs on {(r.Node.Length > 0 ? r.Node : "its node")}";
 
     /// <summary>The progress bar: rewritten in place on a terminal, one line a second otherwise.</summary>

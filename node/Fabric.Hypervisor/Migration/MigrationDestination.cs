@@ -9,10 +9,12 @@ namespace Fabric.Hypervisor.Migration;
 /// <summary>
 /// The destination side of a live migration (see <see cref="MigrationSource"/> for the whole sequence).
 ///
-/// Lifecycle: <see cref="PrepareAsync"/> (exports without locks, NIC ports inactive, QEMU `-incoming defer`,
-/// migrate-incoming; <see cref="Uri"/> tells the source where to send) → during the source's switch-over
-/// <see cref="SwitchoverAsync"/> (take the locks, activate the ports) → <see cref="WaitAsync"/> until QEMU
-/// reports completed and runs the guest; from then on the VM is an ordinary VM of this node's runtime.
+/// Lifecycle: <see cref="PrepareAsync"/> (exports without locks, NIC ports inactive, QEMU `-incoming defer`
+/// and -S, migrate-incoming; <see cref="Uri"/> tells the source where to send) → once the source sent
+/// migrate-continue, beside QEMU's final pass, <see cref="SwitchoverAsync"/> (take the locks, activate the
+/// ports) → <see cref="WaitAsync"/> runs the guest (cont) once QEMU has its state and the takeover is done,
+/// never before: the guest never runs here without the locks. From then on the VM is an ordinary VM of this
+/// node's runtime.
 /// <see cref="AbortAsync"/> at any point before completion removes everything (the source keeps the VM).
 /// If the source dies or cancels, the incoming QEMU exits by itself and <see cref="WaitAsync"/> says so.
 /// </summary>
@@ -23,6 +25,10 @@ public sealed class MigrationDestination
     private readonly ISwitchPorts _ports;
     private readonly QmpEventSubscription _events;
     private readonly List<VmProcess.DiskExport> _acquired = new();
+    // Completed by a successful takeover with "run the guest" (or not); cancelled when the copy is dropped.
+    private readonly TaskCompletionSource<bool> _takeover = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _gate = new();
+    private bool _resuming, _abandoned;
 
     private MigrationDestination(VmRuntime runtime, IVmDisks disks, ISwitchPorts ports, VmProcess vm, QmpEventSubscription events, string uri)
     {
@@ -39,6 +45,15 @@ public sealed class MigrationDestination
 
     /// <summary>Where the source sends the migration stream ("tcp:HOST:PORT").</summary>
     public string Uri { get; }
+
+    /// <summary>When the guest started running here, by QEMU's RESUME event (null until seen): the moment a
+    /// "first packet after resume" is measured from.</summary>
+    public DateTimeOffset? ResumedAt { get; private set; }
+
+    private void Note(QmpEvent e)
+    {
+        if (e.Name == "RESUME") ResumedAt ??= e.Timestamp;
+    }
 
     internal static async Task<(MigrationDestination?, VmOperationResult)> PrepareAsync(VmRuntime runtime, VmSpec spec, IncomingMigrationOptions options,
         CancellationToken cancellationToken)
@@ -74,16 +89,22 @@ public sealed class MigrationDestination
         }
     }
 
-    /// <summary>Takes the volume locks and activates the NIC ports. On failure releases what it took.</summary>
+    /// <summary>Takes the volume locks and activates the NIC ports; then the guest may run here (when
+    /// <paramref name="resume"/>: it ran on the source) as soon as QEMU has its whole state. On failure releases
+    /// what it took.</summary>
     /// <returns>null on success, else the reason.</returns>
-    public async Task<string?> SwitchoverAsync(CancellationToken cancellationToken)
+    public async Task<string?> SwitchoverAsync(bool resume, CancellationToken cancellationToken)
     {
+        lock (_gate)
+        {
+            if (_abandoned) return "the incoming migration was abandoned";
+        }
         foreach (var export in Vm.Exports.Where(x => x.Lockable && !x.Locked))
         {
             var error = await _disks.AcquireLockAsync(export.ExportId, cancellationToken).ConfigureAwait(false);
             if (error is not null)
             {
-                await ReleaseSwitchoverAsync(cancellationToken).ConfigureAwait(false);
+                await ReleaseLocksAsync(cancellationToken).ConfigureAwait(false);
                 return $"taking the lock of volume '{export.Volume}' failed: {error}";
             }
             export.Locked = true;
@@ -93,11 +114,28 @@ public sealed class MigrationDestination
         {
             await _ports.ActivatePortAsync(port, cancellationToken).ConfigureAwait(false);
         }
+        _takeover.TrySetResult(resume);
         return null;
     }
 
-    /// <summary>Gives the locks taken by <see cref="SwitchoverAsync"/> back (the migration failed after it).</summary>
-    public async Task ReleaseSwitchoverAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Drops this copy's claim after a failed migration: gives the locks taken by <see cref="SwitchoverAsync"/>
+    /// back and makes sure the guest never runs here. False when it is too late: the guest already runs here
+    /// (then this side keeps it and the source must not resume).
+    /// </summary>
+    public async Task<bool> ReleaseSwitchoverAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            if (_resuming) return false;
+            _abandoned = true;
+        }
+        _takeover.TrySetCanceled(CancellationToken.None);
+        await ReleaseLocksAsync(cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task ReleaseLocksAsync(CancellationToken cancellationToken)
     {
         foreach (var export in _acquired)
         {
@@ -107,43 +145,78 @@ public sealed class MigrationDestination
         _acquired.Clear();
     }
 
-    /// <summary>Waits until the guest runs here (completed) or the incoming QEMU gave up.</summary>
+    /// <summary>Waits until QEMU has the guest's state and the takeover is done, runs the guest (when it ran on
+    /// the source), and returns once it runs here; or until the incoming QEMU gave up or the copy was dropped.</summary>
     public async Task<VmOperationResult> WaitAsync(CancellationToken cancellationToken)
     {
         var qmp = Vm.Qmp!;
         try
         {
+            var resumed = false;
             while (true)
             {
-                // The status is the truth; events only wake us early.
+                // The status is the truth; events and the takeover only wake us early.
                 var info = await qmp.QueryMigrateAsync(cancellationToken).ConfigureAwait(false);
-                if (info.Status == "completed") break;
                 if (info.Status is "failed" or "cancelled")
                 {
                     return VmOperationResult.Fail(VmErrorCode.QemuFailed, $"incoming migration {info.Status}: {info.ErrorDescription}");
                 }
+                bool abandoned;
+                lock (_gate) abandoned = _abandoned;
+                if (abandoned)
+                {
+                    // This copy never ran and never will: remove it (its exports and ports go with it).
+                    await Vm.ForceQuitAsync(CancellationToken.None).ConfigureAwait(false);
+                    return VmOperationResult.Fail(VmErrorCode.QemuFailed, "incoming migration abandoned: the source keeps the VM");
+                }
+                var loaded = info.Status == "completed";
+                if (!resumed && _takeover.Task.IsCompletedSuccessfully && (loaded || info.Status == "postcopy-active"))
+                {
+                    // -S: QEMU leaves the loaded guest paused (in post-copy once the device state is in, while
+                    // pages still arrive); "inmigrate" means not loaded yet.
+                    var s = await qmp.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+                    if (s.Status != "inmigrate")
+                    {
+                        if (_takeover.Task.Result)
+                        {
+                            lock (_gate)
+                            {
+                                if (_abandoned) continue;
+                                _resuming = true;
+                            }
+                            if (!s.Running) await qmp.ContAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                        resumed = true;
+                    }
+                }
+                if (loaded && resumed) break;
                 using var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                wake.CancelAfter(TimeSpan.FromMilliseconds(250));
+                // Polled fast only while a loaded post-copy guest waits for its run state to settle.
+                wake.CancelAfter(TimeSpan.FromMilliseconds(!resumed && _takeover.Task.IsCompleted && info.Status == "postcopy-active" ? 10 : 250));
                 try
                 {
-                    if (!await _events.Reader.WaitToReadAsync(wake.Token).ConfigureAwait(false)) break;
-                    while (_events.Reader.TryRead(out _)) { }
+                    var woke = _events.Reader.WaitToReadAsync(wake.Token).AsTask();
+                    if (!_takeover.Task.IsCompleted) await Task.WhenAny(woke, _takeover.Task).ConfigureAwait(false);
+                    if (woke.IsCompleted && !await woke.ConfigureAwait(false)) break;
+                    while (_events.Reader.TryRead(out var e)) Note(e);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
                 }
             }
-            // After completed QEMU starts the guest if it ran on the source; wait for the run state to settle.
+            // Wait for the run state to settle (QEMU answers cont before the guest is marked running).
             for (var i = 0; ; i++)
             {
                 var s = await qmp.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
                 if (s.Running || s.Status == "paused" || i >= 200)
                 {
+                    // QEMU sends RESUME before it answers a query-status that says running.
+                    while (_events.Reader.TryRead(out var e)) Note(e);
                     Vm.MarkIncomingCompleted(s.Running);
                     _events.Dispose();
                     return VmOperationResult.Success;
                 }
-                await Task.Delay(25, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(5, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is QmpConnectionLostException or TimeoutException or QmpException)
@@ -161,7 +234,9 @@ public sealed class MigrationDestination
     /// <summary>Removes the incoming VM (before completion): the source keeps running the guest.</summary>
     public async Task AbortAsync(CancellationToken cancellationToken = default)
     {
-        await ReleaseSwitchoverAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate) _abandoned = true;
+        _takeover.TrySetCanceled(CancellationToken.None);
+        await ReleaseLocksAsync(cancellationToken).ConfigureAwait(false);
         _events.Dispose();
         await Vm.ForceQuitAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -18,16 +18,18 @@ namespace Fabric.Hypervisor.Migration;
 ///       |  &lt;-- progress ------| query-migrate (every interval) |                       |
 ///       |                     | &lt;-- MIGRATION pre-switchover --| (guest stopped)       |
 ///       |                     | FlushAndRelease (every lock)   |                       |
-///       |  &lt;-- Switchover hook: map moves VM + ports; destination AcquireLock + ActivatePort ->|
-///       |                     | migrate-continue ------------->| == device state =====>|
-///       |                     | &lt;-- MIGRATION completed -------|                       | runs the guest
+///       |  &lt;-- Switchover hook: map moves VM + ports |             |                       |
+///       |                     | migrate-continue ------------->| == device state =====>| (started -S: stays paused)
+///       |  &lt;-- Takeover hook (beside the final pass): destination AcquireLock + ActivatePort ->|
+///       |                     | &lt;-- MIGRATION completed -------|                       | cont once both are done
 ///       |                     | quit; exports removed, ports detached                  |
 ///       |  &lt;-- report --------| (total time, downtime: re-queried until QEMU fills them)
 ///
 /// Every failure leaves exactly one running copy: before migrate-continue the guest resumes here
 /// (cancel, switch-over hook error, destination death), with the locks taken back; after the switch-over
-/// a failure runs <see cref="MigrationRequest.SwitchBack"/> first. Once QEMU says completed the
-/// destination owns the VM, whatever happens to this side.
+/// a failure (destination death, a failed takeover) runs <see cref="MigrationRequest.SwitchBack"/> first,
+/// and the guest resumes here even from QEMU's completed state, unless the destination already runs it.
+/// Once QEMU says completed and the takeover succeeded, the destination owns the VM, whatever happens here.
 /// </summary>
 public sealed class MigrationSource
 {
@@ -40,8 +42,12 @@ public sealed class MigrationSource
     private readonly MigrationRequest _request;
     private readonly IProgress<MigrationProgress>? _progress;
     private readonly List<VmProcess.DiskExport> _released = new();
-    private bool _switchedOver, _continued, _postcopyStarted;
+    private bool _switchedOver, _continued, _postcopyStarted, _ranHere;
     private long _switchoverMs;
+    // The destination's takeover, running beside QEMU's final pass once migrate-continue was sent.
+    private Task<string?>? _takeover;
+    private DateTimeOffset? _takeoverDoneAt;
+    private uint _downtimeLimitMs;
     // QEMU's own timestamps of the downtime's steps (event times; our clock for the continue reply).
     private DateTimeOffset? _stoppedAt, _pausedAt, _continuedAt, _completedAt;
 
@@ -68,6 +74,8 @@ public sealed class MigrationSource
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         using var events = qmp.Subscribe();
         var clock = Stopwatch.StartNew();
+        _ranHere = before == VmState.Running;
+        _downtimeLimitMs = DowntimeSteps.LimitFor(_request.DowntimeLimitMs, _request.InitialDowntimeLimitMs, 1);
         _vm.Migrating = true;
         _vm.SetState(VmState.Migrating, $"migrating to {Destination}");
         try
@@ -85,7 +93,7 @@ public sealed class MigrationSource
                 var bandwidth = _request.BandwidthMiBps is { } mib ? (long)mib * 1024 * 1024 : UncappedBytesPerSecond;
                 await qmp.MigrateSetParametersAsync(new Dictionary<string, object>
                 {
-                    ["downtime-limit"] = (long)_request.DowntimeLimitMs,
+                    ["downtime-limit"] = (long)_downtimeLimitMs,
                     ["max-bandwidth"] = bandwidth,
                 }, CancellationToken.None).ConfigureAwait(false);
                 await qmp.MigrateAsync(_request.Uri, CancellationToken.None).ConfigureAwait(false);
@@ -96,13 +104,33 @@ public sealed class MigrationSource
             }
 
             var (outcome, error) = await FollowAsync(qmp, events, clock, cancel.Token, timeout.Token).ConfigureAwait(false);
+            (outcome, error) = await SettleTakeoverAsync(outcome, error).ConfigureAwait(false);
             if (outcome == MigrationOutcome.Completed) return await FinishCompletedAsync(qmp, clock).ConfigureAwait(false);
             return await FinishFailedAsync(qmp, outcome, error, clock).ConfigureAwait(false);
         }
         catch (Exception e) when (e is QmpConnectionLostException or TimeoutException or QmpException)
         {
+            // A takeover in flight ends first: switching back must not race it.
+            if (_takeover is not null) await SettleTakeoverAsync(MigrationOutcome.Failed, null).ConfigureAwait(false);
             return await FinishFailedAsync(qmp, qmp.IsConnected ? MigrationOutcome.Failed : MigrationOutcome.SourceDied, e.Message, clock).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>QEMU is done: wait for the takeover too. A completed migration whose takeover failed fails.</summary>
+    private async Task<(MigrationOutcome, string?)> SettleTakeoverAsync(MigrationOutcome outcome, string? error)
+    {
+        if (_takeover is null) return (outcome, error);
+        string? takeoverError;
+        try
+        {
+            takeoverError = await _takeover.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            takeoverError = $"the destination's takeover failed: {e.Message}";
+        }
+        if (takeoverError is null || outcome != MigrationOutcome.Completed) return (outcome, error ?? takeoverError);
+        return (MigrationOutcome.Failed, takeoverError);
     }
 
     private string Destination => _request.DestinationName.Length > 0 ? _request.DestinationName : _request.Uri;
@@ -145,6 +173,12 @@ public sealed class MigrationSource
             }
             if (e is null) continue;
             if (e.Name == "STOP" && !_continued) _stoppedAt = e.Timestamp;
+            if (e.Name == "MIGRATION_PASS" && !_request.Postcopy && e.Data.TryGetProperty("pass", out var done)
+                && DowntimeSteps.LimitFor(_request.DowntimeLimitMs, _request.InitialDowntimeLimitMs, done.GetInt64()) is var limit && limit != _downtimeLimitMs)
+            {
+                _downtimeLimitMs = limit;
+                await qmp.MigrateSetParametersAsync(new Dictionary<string, object> { ["downtime-limit"] = (long)limit }, CancellationToken.None).ConfigureAwait(false);
+            }
             if (e.Name == "MIGRATION_PASS" && _request.Postcopy && !_postcopyStarted && e.Data.TryGetProperty("pass", out var pass) && pass.GetInt64() >= 2)
             {
                 // The first full copy is done: the rest is pulled by the destination on demand.
@@ -225,6 +259,22 @@ public sealed class MigrationSource
             _continued = true;
             await qmp.MigrateContinueAsync("pre-switchover", CancellationToken.None).ConfigureAwait(false);
             _continuedAt = _options.TimeProvider.GetUtcNow();
+            if (_request.Takeover is { } takeover)
+            {
+                // Not awaited: the destination takes the locks and ports while QEMU sends the last state.
+                var ranHere = _ranHere;
+                _takeover = Task.Run(async () =>
+                {
+                    try
+                    {
+                        return await takeover(ranHere, CancellationToken.None).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _takeoverDoneAt = _options.TimeProvider.GetUtcNow();
+                    }
+                });
+            }
             return null;
         }
         finally
@@ -245,11 +295,14 @@ public sealed class MigrationSource
             info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
         }
         Report(info, clock);
+        // With the destination's "resumed at" this gives the guest's whole pause (one clock on one host).
+        _options.Log?.Invoke($"vm {_vm.Name}: migrated to {Destination}; the guest stopped here at " +
+            $"{_stoppedAt?.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"} (unix ms)");
         _vm.MarkMigratedAway(Destination);
         await _vm.ForceQuitAsync(CancellationToken.None).ConfigureAwait(false);
         return new MigrationReport(MigrationOutcome.Completed, null, info.TotalTimeMs, info.DowntimeMs, info.SetupTimeMs,
             info.RamTransferredBytes, info.DirtySyncCount, _postcopyStarted, _switchoverMs,
-            Between(_stoppedAt, _pausedAt), Between(_continuedAt, _completedAt));
+            Between(_stoppedAt, _pausedAt), Between(_continuedAt, _completedAt), Between(_completedAt, _takeoverDoneAt));
     }
 
     private static long Between(DateTimeOffset? from, DateTimeOffset? to) =>
@@ -260,8 +313,16 @@ public sealed class MigrationSource
         QmpMigrationInfo? info = null;
         if (_switchedOver && _request.SwitchBack is { } back)
         {
-            try { await back(CancellationToken.None).ConfigureAwait(false); }
+            var switchedBack = true;
+            try { switchedBack = await back(CancellationToken.None).ConfigureAwait(false); }
             catch (Exception e) { error += $"; switching back failed: {e.Message}"; }
+            if (!switchedBack)
+            {
+                // The destination already runs the guest (its takeover went through; only its answer got lost):
+                // it keeps it, and this copy must never run again.
+                _options.Log?.Invoke($"vm {_vm.Name}: migration to {Destination}: {error}; the destination already runs the guest and keeps it");
+                return await FinishCompletedAsync(qmp, clock).ConfigureAwait(false);
+            }
         }
         foreach (var export in _released)
         {
@@ -276,6 +337,13 @@ public sealed class MigrationSource
             {
                 info = await qmp.QueryMigrateAsync(CancellationToken.None).ConfigureAwait(false);
                 var status = await qmp.QueryStatusAsync(CancellationToken.None).ConfigureAwait(false);
+                if (_continued && _ranHere && !status.Running)
+                {
+                    // QEMU resumes a failed or cancelled migration by itself, not a completed one whose
+                    // takeover failed (it sits in postmigrate): the guest runs here again, locks retaken above.
+                    await qmp.ContAsync(CancellationToken.None).ConfigureAwait(false);
+                    status = await qmp.QueryStatusAsync(CancellationToken.None).ConfigureAwait(false);
+                }
                 _vm.Migrating = false;
                 _vm.SetState(status.Running ? VmState.Running : VmState.Paused, $"migration to {Destination} {outcome.ToString().ToLowerInvariant()}: {error}");
             }

@@ -86,7 +86,7 @@ public static class QemuCommandLine
             // romfile= (empty): no PXE option ROM; the guest never network-boots.
             a.Add("-device"); a.Add($"virtio-net-pci,netdev=net{i},mac={n.Mac.ToLowerInvariant()},id=nic{i},romfile=");
         }
-        if (spec.StartPaused && !spec.IncomingDefer)
+        if (spec.StartPaused)
         {
             a.Add("-S");
         }

@@ -149,7 +149,8 @@ public sealed class VmProcess
                 ConsoleLogPath = ConsoleLogPath,
                 PidFilePath = PidFilePath,
                 IncomingDefer = Incoming,
-                StartPaused = !Incoming,
+                // Also a migration destination: it runs the guest only after its takeover (locks, ports).
+                StartPaused = true,
             };
             IReadOnlyList<string> args;
             try

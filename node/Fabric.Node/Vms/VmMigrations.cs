@@ -58,6 +58,10 @@ public sealed class VmMigrations
         public CancellationTokenSource Cancel { get; } = new();
     }
 
+    // VM name → generation of the last incoming migration that ended with the guest running here: a late
+    // AbortIncoming for it must hear "running", never "ok" (the source would resume a second copy).
+    private readonly Dictionary<string, ulong> _landed = new();
+
     private sealed class Incoming(MigrationDestination destination, ulong generation, string source)
     {
         public MigrationDestination Destination { get; } = destination;
@@ -212,9 +216,9 @@ public sealed class VmMigrations
         MigrationReport? report = null;
         try
         {
-            await _monitors.ApplyAsync($"migrate VM {name} {_nodeName} -> {dest.Name}", CancellationToken.None,
+            var planEpoch = await _monitors.ApplyAsync($"migrate VM {name} {_nodeName} -> {dest.Name}", CancellationToken.None,
                 new MapChange { VmUpdate = new VmUpdate { Name = name, Fields = { "migrating_to" }, MigratingTo = dest.Id, ExpectGeneration = generation } }).ConfigureAwait(false);
-            var prep = await peer.PrepareIncomingAsync(new PrepareIncomingRequest { Spec = live.Spec, Generation = generation + 1, Postcopy = request.Postcopy, Source = _nodeName },
+            var prep = await peer.PrepareIncomingAsync(new PrepareIncomingRequest { Spec = live.Spec, Generation = generation + 1, Postcopy = request.Postcopy, Source = _nodeName, Epoch = planEpoch },
                 outgoing.Cancel.Token).ConfigureAwait(false);
             if (!prep.Ok)
             {
@@ -225,6 +229,7 @@ public sealed class VmMigrations
             events.TryWrite(new MigrationEvent { Name = name, From = _nodeName, To = dest.Name, Phase = "prepared", Message = prep.Uri });
             foreach (var volume in lockable) locks!.ArmHandover(volume, name);
             var switchedGeneration = generation;
+            ulong switchEpoch = 0;
             var progress = new Progress(p =>
             {
                 var info = ToProto(p);
@@ -241,9 +246,8 @@ public sealed class VmMigrations
                 AutoConverge = request.AutoConverge,
                 Switchover = async ct =>
                 {
-                    // The guest is paused from here on: every round trip counts as downtime. No status check of the
-                    // destination first (it cost 3-10 ms per switch-over): a destination that died or lost its
-                    // incoming QEMU makes SwitchoverIncoming fail (it checks its QEMU), and MoveBackAsync undoes the move.
+                    // The guest is paused from here on: every round trip counts as downtime, so only the map
+                    // transaction runs here; the destination's takeover runs beside QEMU's final pass (Takeover).
                     var phase = System.Diagnostics.Stopwatch.StartNew();
                     // One transaction: the locks, the VM (and with it its ports: the switches follow node_id) move.
                     var tx = new MapTransaction { Reason = $"migrate VM {name}: switch-over {_nodeName} -> {dest.Name}" };
@@ -252,45 +256,53 @@ public sealed class VmMigrations
                         tx.Changes.Add(new MapChange { VolumeLock = new VolumeLockChange { Volume = volume, Op = "transfer", Owner = myIdentity, NodeId = me, NewOwner = destIdentity, NewNodeId = dest.Id, Description = name } });
                     }
                     tx.Changes.Add(new MapChange { VmUpdate = new VmUpdate { Name = name, Fields = { "node_id", "migrating_to" }, NodeId = dest.Id, MigratingTo = 0, ExpectGeneration = generation, BumpGeneration = true } });
-                    ulong epoch;
                     try
                     {
-                        epoch = (await _monitors.ProposeAsync(tx, CancellationToken.None).ConfigureAwait(false)).Epoch;
+                        switchEpoch = (await _monitors.ProposeAsync(tx, CancellationToken.None).ConfigureAwait(false)).Epoch;
                     }
                     catch (RpcException e)
                     {
                         return $"the switch-over transaction was refused: {e.Detail}";
                     }
                     switchedGeneration = generation + 1;
-                    var proposeMs = phase.ElapsedMilliseconds;
-                    events.TryWrite(new MigrationEvent { Name = name, From = _nodeName, To = dest.Name, Phase = "switchover", Message = $"map epoch {epoch}" });
-                    string? error;
+                    _log.LogInformation("VM {Vm}: switch-over step: map transaction {Propose} ms", name, phase.ElapsedMilliseconds);
+                    events.TryWrite(new MigrationEvent { Name = name, From = _nodeName, To = dest.Name, Phase = "switchover", Message = $"map epoch {switchEpoch}" });
+                    return null;
+                },
+                Takeover = async (resume, ct) =>
+                {
+                    // A destination that died or lost its incoming QEMU makes SwitchoverIncoming fail (it checks its
+                    // QEMU); the source then switches back (SwitchBack) and resumes the guest itself.
+                    var phase = System.Diagnostics.Stopwatch.StartNew();
                     try
                     {
-                        var reply = await peer.SwitchoverIncomingAsync(new IncomingRequest { Name = name, Generation = generation + 1, Epoch = epoch }, CancellationToken.None).ConfigureAwait(false);
-                        error = reply.Ok ? null : $"node {dest.Name} could not take over: {reply.Error}";
-                        _log.LogInformation("VM {Vm}: switch-over step: map transaction {Propose} ms, destination takes over {Take} ms",
-                            name, proposeMs, phase.ElapsedMilliseconds - proposeMs);
+                        var reply = await peer.SwitchoverIncomingAsync(new IncomingRequest { Name = name, Generation = generation + 1, Epoch = switchEpoch, Resume = resume }, CancellationToken.None).ConfigureAwait(false);
+                        _log.LogInformation("VM {Vm}: destination {Node} took over in {Take} ms", name, dest.Name, phase.ElapsedMilliseconds);
+                        return reply.Ok ? null : $"node {dest.Name} could not take over: {reply.Error}";
                     }
                     catch (RpcException e)
                     {
-                        error = $"node {dest.Name} did not answer the switch-over: {e.Detail}";
+                        return $"node {dest.Name} did not answer the switch-over: {e.Detail}";
                     }
-                    if (error is null) return null;
-                    switchedGeneration = await MoveBackAsync(name, dest, destIdentity, lockable, generation + 1).ConfigureAwait(false);
-                    return error;
                 },
                 SwitchBack = async ct =>
                 {
                     try
                     {
-                        await peer.AbortIncomingAsync(new IncomingRequest { Name = name, Generation = generation + 1 }, CancellationToken.None).ConfigureAwait(false);
+                        var reply = await peer.AbortIncomingAsync(new IncomingRequest { Name = name, Generation = generation + 1 }, CancellationToken.None).ConfigureAwait(false);
+                        if (reply.Code == "running")
+                        {
+                            // Too late to switch back: the guest runs there, with the locks; the map already says so.
+                            _log.LogWarning("VM {Vm}: {Node} already runs the guest: it keeps it", name, dest.Name);
+                            return false;
+                        }
                     }
                     catch (RpcException e)
                     {
                         _log.LogWarning("VM {Vm}: aborting the incoming side on {Node} failed: {Error}", name, dest.Name, e.Detail);
                     }
                     switchedGeneration = await MoveBackAsync(name, dest, destIdentity, lockable, generation + 1).ConfigureAwait(false);
+                    return true;
                 },
             };
             report = await _runtime.MigrateOutAsync(name, migration, progress, outgoing.Cancel.Token).ConfigureAwait(false);
@@ -432,6 +444,7 @@ public sealed class VmMigrations
         SwitchoverMs = r.SwitchoverMs,
         StopMs = r.StopMs,
         FinalPassMs = r.FinalPassMs,
+        ResumeWaitMs = r.ResumeWaitMs,
         Node = node,
     };
 
@@ -443,6 +456,20 @@ public sealed class VmMigrations
         if (spec is null || !MapTransactions.IsName(spec.Name)) return new PrepareIncomingReply { Error = "no valid VM spec" };
         var name = spec.Name;
         var (me, _) = _self();
+        if (request.Epoch > 0)
+        {
+            // The source asks right after its plan committed: this node's map may not have that epoch yet.
+            using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            bounded.CancelAfter(TimeSpan.FromSeconds(10));
+            try
+            {
+                await _maps.WaitForEpochAsync(request.Epoch, bounded.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return new PrepareIncomingReply { Error = $"node {_nodeName}'s map did not reach epoch {request.Epoch} within 10 s" };
+            }
+        }
         var vm = _maps.Current?.FindVm(name);
         if (vm is null || vm.MigratingTo != me || vm.Generation + 1 != request.Generation)
         {
@@ -482,11 +509,13 @@ public sealed class VmMigrations
         {
             incoming.Ended = true;
             if (_incoming.TryGetValue(name, out var current) && current == incoming) _incoming.Remove(name);
+            if (result.Ok) _landed[name] = incoming.Generation;
         }
         if (result.Ok)
         {
             _reconciler.IncomingCompleted(name);
-            _log.LogInformation("VM {Vm}: incoming migration from {Source} completed; the VM runs here", name, incoming.Source);
+            _log.LogInformation("VM {Vm}: incoming migration from {Source} completed; the VM runs here (resumed at {Resumed})", name, incoming.Source,
+                incoming.Destination.ResumedAt?.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?");
             return;
         }
         _log.LogWarning("VM {Vm}: incoming migration from {Source} ended: {Error}", name, incoming.Source, result.Error);
@@ -529,7 +558,7 @@ public sealed class VmMigrations
             return new VmOpReply { Code = "invalid_state", Error = $"the map does not place VM {request.Name} generation {request.Generation} on {_nodeName}" };
         }
         var mapMs = phase.ElapsedMilliseconds;
-        var error = await incoming.Destination.SwitchoverAsync(bounded.Token).ConfigureAwait(false);
+        var error = await incoming.Destination.SwitchoverAsync(request.Resume, bounded.Token).ConfigureAwait(false);
         _log.LogInformation("VM {Vm}: taking over: map epoch {Epoch} after {Map} ms, locks and ports {Take} ms", request.Name, request.Epoch, mapMs, phase.ElapsedMilliseconds - mapMs);
         if (error is not null) return new VmOpReply { Code = "resource_failed", Error = error };
         incoming.SwitchedOver = true;
@@ -571,10 +600,21 @@ public sealed class VmMigrations
         Incoming? incoming;
         lock (_gate)
         {
-            if (_incoming.TryGetValue(request.Name, out incoming) && incoming.Generation == request.Generation) _incoming.Remove(request.Name);
-            else incoming = null;
+            if (!_incoming.TryGetValue(request.Name, out incoming) || incoming.Generation != request.Generation) incoming = null;
+            if (incoming is null && _landed.TryGetValue(request.Name, out var landed) && landed == request.Generation)
+            {
+                return new VmOpReply { Code = "running", Error = $"VM {request.Name} already runs on {_nodeName}: it stays here" };
+            }
         }
         if (incoming is null) return new VmOpReply { Ok = true };
+        if (!await incoming.Destination.ReleaseSwitchoverAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return new VmOpReply { Code = "running", Error = $"VM {request.Name} already runs on {_nodeName} (its takeover went through): it stays here" };
+        }
+        lock (_gate)
+        {
+            if (_incoming.TryGetValue(request.Name, out var current) && current == incoming) _incoming.Remove(request.Name);
+        }
         _log.LogInformation("VM {Vm}: incoming migration from {Source} aborted", request.Name, incoming.Source);
         await incoming.Destination.AbortAsync(cancellationToken).ConfigureAwait(false);
         return new VmOpReply { Ok = true };

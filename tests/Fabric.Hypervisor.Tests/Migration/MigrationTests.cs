@@ -63,7 +63,7 @@ public class MigrationTests(GuestImageFixture guest) : IDisposable
             DestinationName = "b",
             Postcopy = postcopy,
             ProgressInterval = TimeSpan.FromMilliseconds(100),
-            Switchover = ct => dest.SwitchoverAsync(ct),
+            Takeover = (resume, ct) => dest.SwitchoverAsync(resume, ct),
             SwitchBack = ct => dest.ReleaseSwitchoverAsync(ct),
         };
         if (tune is not null) request = tune(request);
@@ -196,11 +196,36 @@ public class MigrationTests(GuestImageFixture guest) : IDisposable
         mark = ConsoleLength(n.A, "mig");
         await CounterRunsOn(n.A, mark);
 
+        // 4. The destination's takeover fails after migrate-continue (it runs beside the final pass): QEMU may
+        // well have completed, yet the guest resumes here with the locks taken back, and never ran there.
+        var move3b = await MigrateAsync(n.A, n.B, spec, 5,
+            r => r with { Takeover = (_, _) => Task.FromResult<string?>("the destination could not take its locks") });
+        Assert.Equal(MigrationOutcome.Failed, move3b.Report.Outcome);
+        Assert.Contains("the destination could not take its locks", move3b.Report.Error);
+        Assert.False(move3b.Destination.Ok);
+        AssertStillOnSource(n, sourceLock);
+        Assert.Equal($"lock counter {sourceLock}", n.Disks.Journal.Last());
+        mark = ConsoleLength(n.A, "mig");
+        await CounterRunsOn(n.A, mark);
+
         // After all that, a real migration still works.
-        var move4 = await MigrateAsync(n.A, n.B, spec, 5);
+        var move4 = await MigrateAsync(n.A, n.B, spec, 6);
         Assert.True(move4.Report.Ok, move4.Report.ToString());
         await CounterRunsOn(n.B, 0);
-        Assert.True((await n.B.Runtime.StopAsync("mig")).Ok);
+
+        // 5. The takeover went through but its answer got lost: the source switches back unless the destination
+        // already runs the guest; either way exactly one copy runs, holding the lock.
+        var move5 = await MigrateAsync(n.B, n.A, spec, 7, r => r with
+        {
+            Takeover = async (resume, ct) => await r.Takeover!(resume, ct) ?? "the answer got lost",
+        });
+        var runsOn = move5.Report.Ok ? n.A : n.B;
+        var idle = move5.Report.Ok ? n.B : n.A;
+        Assert.Equal(VmState.Running, runsOn.Runtime.GetStatus("mig")!.State);
+        Assert.Null(idle.Runtime.GetStatus("mig"));
+        mark = ConsoleLength(runsOn, "mig");
+        await CounterRunsOn(runsOn, mark);
+        Assert.True((await runsOn.Runtime.StopAsync("mig")).Ok);
         AssertCounterHasNoGap(n);
     }
 

@@ -83,7 +83,7 @@ public sealed class VhostUserMigrationTests : IDisposable
             {
                 Uri = dest.Uri,
                 DestinationName = "other",
-                Switchover = ct => dest.SwitchoverAsync(ct),
+                Takeover = (resume, ct) => dest.SwitchoverAsync(resume, ct),
                 SwitchBack = ct => dest.ReleaseSwitchoverAsync(ct),
             });
             Assert.True(report.Ok, $"hop {i + 1}: {report}\n{Console(from.Runtime)}");
