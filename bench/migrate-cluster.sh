@@ -61,13 +61,25 @@ qmp_open() { # fd port
   local line; read -r -u "$1" line   # greeting
   qmp "$1" '{"execute":"qmp_capabilities"}' >/dev/null
 }
-qmp() { # fd json -> the reply line (events skipped)
+qmp() { # fd json -> the reply line (events go to $QMP_EVENTS.FD when set)
   printf '%s\n' "$2" >&"$1"
   local line
   while read -r -u "$1" line; do
-    case "$line" in *'"return"'*|*'"error"'*) echo "$line"; return 0 ;; esac
+    case "$line" in
+      *'"return"'*|*'"error"'*) echo "$line"; return 0 ;;
+      *'"event"'*) [[ -n "${QMP_EVENTS:-}" ]] && printf '%s\n' "$line" >> "$QMP_EVENTS.$1" ;;
+    esac
   done
   return 1
+}
+event_ms() { # file event -> QEMU's timestamp of the first such event, in ms
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == sys.argv[2]:
+        t = e["timestamp"]; print("%.1f" % (t["seconds"] * 1000 + t["microseconds"] / 1000)); break
+PY
 }
 json_num() { grep -o "\"$2\": *[0-9]*" <<<"$1" | head -1 | grep -o '[0-9]*$' || true; }
 
@@ -90,6 +102,7 @@ plain_once() { # mem dirty run -> "total downtime"
   qemu-system-x86_64 "${common[@]}" -serial "file:$dir/dst.console" -qmp "tcp:127.0.0.1:$pd,server=on,wait=off" -incoming defer >"$dir/dst.log" 2>&1 &
   local dst=$!; PIDS+=($dst)
   wait_for "$dir/src.console" BENCH-READY 600
+  QMP_EVENTS="$dir/events"
   qmp_open 7 "$ps"; qmp_open 8 "$pd"
   qmp 8 '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' >/dev/null
   qmp 7 '{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"events","state":true}]}}' >/dev/null
@@ -103,7 +116,15 @@ plain_once() { # mem dirty run -> "total downtime"
     [[ -n "$(json_num "$r" downtime)" && "$(json_num "$r" total-time)" != 0 ]] && break
     sleep 0.02
   done
-  echo "$(json_num "$r" total-time) $(json_num "$r" downtime)" > "$dir/result"
+  # The guest's whole pause: STOP on the source to RESUME on the destination (QEMU's timestamps, one clock).
+  for _ in $(seq 400); do
+    case "$(qmp 8 '{"execute":"query-status"}')" in *'"running": true'*|*'"running":true'*) break ;; esac
+    sleep 0.01
+  done
+  local pause
+  pause=$(awk -v a="$(event_ms "$dir/events.7" STOP)" -v b="$(event_ms "$dir/events.8" RESUME)" 'BEGIN{printf "%.0f", b-a}')
+  QMP_EVENTS=""
+  echo "$(json_num "$r" total-time) $(json_num "$r" downtime) $pause $(( $(json_num "$r" transferred) >> 20 )) $(json_num "$r" dirty-sync-count)" > "$dir/result"
   exec 7>&- 8>&-
   kill -9 "$src" "$dst" "$nbd" 2>/dev/null || true
   wait "$src" "$dst" "$nbd" 2>/dev/null || true
@@ -136,12 +157,32 @@ fabric_runs() { # vm mem dirty -> lines "total downtime switchover"
   local at=n1 to
   for r in $(seq 1 "$RUNS"); do
     to=$([[ $at == n1 ]] && echo n2 || echo n1)
-    local j; j=$($FABRIC vm migrate "$vm" --to "$to" --json | tr -d ' \n')
+    local j; j=$($FABRIC vm migrate "$vm" --to "$to" --json | tr -d ' \n') || { echo "fabric migration of $vm failed: $j" >&2; return 1; }
     [[ "$j" == *'"outcome":"completed"'* ]] || { echo "fabric migration failed: $j" >&2; return 1; }
-    echo "$(json_num "$j" total_time_ms) $(json_num "$j" downtime_ms) $(json_num "$j" switchover_ms) $(json_num "$j" stop_ms) $(json_num "$j" final_pass_ms)"
+    # Wait for the destination's "resumed at" before the next move (its log line follows the guest's resume).
+    for _ in $(seq 200); do [[ $(grep -h "incoming migration" "$WORK"/home/log/node-*.log | grep -c "VM $vm:.*resumed at") -ge $r ]] && break; sleep 0.05; done
+    echo "$(json_num "$j" total_time_ms) $(json_num "$j" downtime_ms) $(json_num "$j" switchover_ms) $(json_num "$j" stop_ms) $(json_num "$j" final_pass_ms) $(json_num "$j" resume_wait_ms) $(guest_pause "$vm" "$r") $(( $(json_num "$j" transferred_bytes) >> 20 )) $(json_num "$j" passes)"
     at=$to
   done
   $FABRIC vm stop "$vm" > /dev/null
+}
+
+guest_pause() { # vm n -> ms from the n-th "stopped here at" (source) to the n-th "resumed at" (destination)
+  python3 - "$WORK" "$1" "$2" <<'PY'
+import glob, json, re, sys
+work, vm, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+stops, resumes = [], []
+for f in glob.glob(work + "/home/log/node-*.log"):
+    for line in open(f, errors="ignore"):
+        try: m = json.loads(line).get("Message", "")
+        except ValueError: continue
+        a = re.search(r"vm %s: migrated to .*stopped here at (\d+)" % re.escape(vm), m)
+        if a: stops.append(int(a.group(1)))
+        b = re.search(r"VM %s: incoming migration .*resumed at (\d+)" % re.escape(vm), m)
+        if b: resumes.append(int(b.group(1)))
+stops.sort(); resumes.sort()
+print(resumes[n - 1] - stops[n - 1] if len(stops) >= n and len(resumes) >= n else "?")
+PY
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
@@ -150,24 +191,74 @@ echo "== machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $(qemu-s
 ROWS=()
 for mode in ${MODES:-idle dirty}; do
   if [[ $mode == idle ]]; then mem=$MEM_IDLE; dirty=0; else mem=$MEM_DIRTY; dirty=$DIRTY; fi
-  PT=(); PD=(); FT=(); FD=(); FS=()
+  PT=(); PD=(); PP=(); FT=(); FD=(); FS=(); FP=()
   for r in $(seq 1 "$RUNS"); do
     plain_once "$mem" "$dirty" "$r"
-    read -r t d < "$WORK/plain-$mem-$r/result"
-    PT+=("$t"); PD+=("$d")
-    echo "$mode run $r: plain total $t ms, downtime $d ms"
+    read -r t d p mib passes < "$WORK/plain-$mem-$r/result"
+    PT+=("$t"); PD+=("$d"); PP+=("$p")
+    echo "$mode run $r: plain total $t ms, downtime $d ms, guest paused $p ms (STOP to RESUME), $mib MiB in $passes passes"
   done
-  while read -r t d s st fp; do
-    FT+=("$t"); FD+=("$d"); FS+=("$s")
-    echo "$mode: fabric vm migrate total $t ms, downtime $d ms (stop $st ms, switch-over step $s ms, final pass $fp ms)"
+  while read -r t d s st fp rw p mib passes; do
+    FT+=("$t"); FD+=("$d"); FS+=("$s"); FP+=("$p")
+    echo "$mode: fabric vm migrate total $t ms, downtime $d ms (stop $st ms, switch-over step $s ms, final pass $fp ms, resume waited $rw ms), guest paused $p ms (STOP to RESUME), $mib MiB in $passes passes"
   done < <(fabric_runs "$mode" "$mem" "$dirty" "$([[ $mode == idle ]] && echo 21 || echo 22)")
   pt=$(median "${PT[@]}"); pd=$(median "${PD[@]}"); ft=$(median "${FT[@]}"); fd=$(median "${FD[@]}"); fs=$(median "${FS[@]}")
+  pp=$(median "${PP[@]}"); fp=$(median "${FP[@]}")
   label=$([[ $mode == idle ]] && echo "idle, ${mem} MiB" || echo "rewriting ${dirty} MiB of a ${mem} MiB guest")
-  ROWS+=("| $label | $pt / $pd | $ft / $fd | $fs | $(awk -v a="$ft" -v b="$pt" 'BEGIN{printf "%.2f", a/b}') | $((fd - pd)) |")
+  ROWS+=("| $label | $pt / $pd / $pp | $ft / $fd / $fp | $fs | $(awk -v a="$ft" -v b="$pt" 'BEGIN{printf "%.2f", a/b}') | $((fd - pd)) | $((fp - pp)) |")
 done
+# ---- first packet after resume (fabric only: the plain guests have no network) ----
+# Guest A (n1) pings guest B (n3) every 10 ms over the VXLAN overlay; A migrates RUNS times between n1 and n2.
+# tshark on lo sees every VXLAN frame; the first echo request from A after the destination QEMU's RESUME
+# event (its timestamp, logged by the destination node) is the first packet the migrated guest delivered.
+net_runs() {
+  $FABRIC vm create peer --memory 256MiB --accel tcg --cmdline no_timer_check --node n3 --nic "net=overlay,ip=10.10.0.32/24" \
+    --workload "echo BENCH-READY; sleep 100000" --timeout 300 > /dev/null
+  wait_for "$WORK/home/run/n3/vms/peer/console.log" BENCH-READY 600
+  $FABRIC vm create pinger --memory 256MiB --accel tcg --cmdline no_timer_check --node n1 --nic "net=overlay,ip=10.10.0.31/24" \
+    --workload "ping -i 0.01 10.10.0.32 > /tmp/ping.out 2>&1 & echo BENCH-READY; sleep 100000" --timeout 300 > /dev/null
+  wait_for "$WORK/home/run/n1/vms/pinger/console.log" BENCH-READY 600
+  tshark -i lo -n -l -f "udp port 4789" -T fields -E separator=/t -e frame.time_epoch -e ip.src -e icmp.type > "$WORK/net.cap" 2>/dev/null &
+  local cap=$!; PIDS+=($cap)
+  sleep 2   # tshark has no "capturing" signal on stdout; its first frames show it runs
+  wait_for "$WORK/net.cap" "10.10.0.31" 20
+  local at=n1 to
+  for r in $(seq 1 "$RUNS"); do
+    to=$([[ $at == n1 ]] && echo n2 || echo n1)
+    local j; j=$($FABRIC vm migrate pinger --to "$to" --json | tr -d ' \n') || { echo "fabric migration of pinger failed: $j" >&2; return 1; }
+    [[ "$j" == *'"outcome":"completed"'* ]] || { echo "fabric migration failed: $j" >&2; return 1; }
+    sleep 1
+    at=$to
+  done
+  kill -INT "$cap" 2>/dev/null || true; wait "$cap" 2>/dev/null || true
+  $FABRIC vm stop pinger > /dev/null; $FABRIC vm stop peer > /dev/null
+  python3 - "$WORK" <<'PY'
+import json, re, sys, glob
+work = sys.argv[1]
+resumes = []
+for f in glob.glob(work + "/home/log/node-*.log"):
+    for line in open(f, errors="ignore"):
+        try: m = json.loads(line).get("Message", "")
+        except ValueError: continue
+        a = re.search(r"VM pinger: incoming migration .*resumed at (\d+)", m)
+        if a: resumes.append(int(a.group(1)) / 1000.0)
+sends = []
+for line in open(work + "/net.cap", errors="ignore"):
+    p = line.rstrip("\n").split("\t")
+    if len(p) >= 3 and p[1].split(",")[-1] == "10.10.0.31" and "8" in p[2].split(","):
+        sends.append(float(p[0]))
+for t in sorted(resumes):
+    after = [s for s in sends if s >= t]
+    print("first echo request after resume: %s ms" % (("%.0f" % ((after[0] - t) * 1000)) if after else "none"))
+PY
+}
+echo
+echo "== first packet from a migrated guest after its resume (ping every 10 ms over VXLAN)"
+net_runs
+
 echo
 echo "medians of $RUNS runs each (\`bench/migrate-compare.sh --cluster --runs $RUNS\`):"
 echo
-echo "| guest | plain QEMU + qemu-nbd total / downtime (ms) | fabric vm migrate total / downtime (ms) | switch-over step (ms) | total ratio fabric/plain | downtime fabric - plain (ms) |"
-echo "|---|---|---|---|---|---|"
+echo "| guest | plain QEMU + qemu-nbd total / downtime / guest pause (ms) | fabric vm migrate total / downtime / guest pause (ms) | switch-over step (ms) | total ratio fabric/plain | downtime fabric - plain (ms) | guest pause fabric - plain (ms) |"
+echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
