@@ -213,28 +213,29 @@ done
 # event (its timestamp, logged by the destination node) is the first packet the migrated guest delivered.
 net_runs() {
   $FABRIC vm create peer --memory 256MiB --accel tcg --cmdline no_timer_check --node n3 --nic "net=overlay,ip=10.10.0.32/24" \
-    --workload "echo BENCH-READY; sleep 100000" --timeout 300 > /dev/null
+    --workload "ping -i 0.01 10.10.0.31 > /tmp/ping.out 2>&1 & echo BENCH-READY; sleep 100000" --timeout 300 > /dev/null
   wait_for "$WORK/home/run/n3/vms/peer/console.log" BENCH-READY 600
   $FABRIC vm create pinger --memory 256MiB --accel tcg --cmdline no_timer_check --node n1 --nic "net=overlay,ip=10.10.0.31/24" \
     --workload "ping -i 0.01 10.10.0.32 > /tmp/ping.out 2>&1 & echo BENCH-READY; sleep 100000" --timeout 300 > /dev/null
   wait_for "$WORK/home/run/n1/vms/pinger/console.log" BENCH-READY 600
-  tshark -i lo -n -l -f "udp port 4789" -T fields -E separator=/t -e frame.time_epoch -e ip.src -e icmp.type > "$WORK/net.cap" 2>/dev/null &
+  tshark -i lo -n -l -f "udp port 4789" -T fields -E separator=/t -e frame.time_epoch -e ip.src -e ip.dst -e icmp.type > "$WORK/net.cap" 2>/dev/null &
   local cap=$!; PIDS+=($cap)
   sleep 2   # tshark has no "capturing" signal on stdout; its first frames show it runs
   wait_for "$WORK/net.cap" "10.10.0.31" 20
-  local at=n1 to
+  local at=n1 to dests=""
   for r in $(seq 1 "$RUNS"); do
     to=$([[ $at == n1 ]] && echo n2 || echo n1)
     local j; j=$($FABRIC vm migrate pinger --to "$to" --json | tr -d ' \n') || { echo "fabric migration of pinger failed: $j" >&2; return 1; }
     [[ "$j" == *'"outcome":"completed"'* ]] || { echo "fabric migration failed: $j" >&2; return 1; }
+    dests+="$NET.${to#n} "
     sleep 1
     at=$to
   done
   kill -INT "$cap" 2>/dev/null || true; wait "$cap" 2>/dev/null || true
   $FABRIC vm stop pinger > /dev/null; $FABRIC vm stop peer > /dev/null
-  python3 - "$WORK" <<'PY'
+  python3 - "$WORK" $dests <<'PY'
 import json, re, sys, glob
-work = sys.argv[1]
+work, dests = sys.argv[1], sys.argv[2:]
 resumes = []
 for f in glob.glob(work + "/home/log/node-*.log"):
     for line in open(f, errors="ignore"):
@@ -242,14 +243,22 @@ for f in glob.glob(work + "/home/log/node-*.log"):
         except ValueError: continue
         a = re.search(r"VM pinger: incoming migration .*resumed at (\d+)", m)
         if a: resumes.append(int(a.group(1)) / 1000.0)
-sends = []
+frames = []   # (time, outer src, outer dst, inner src, inner dst, icmp types)
 for line in open(work + "/net.cap", errors="ignore"):
     p = line.rstrip("\n").split("\t")
-    if len(p) >= 3 and p[1].split(",")[-1] == "10.10.0.31" and "8" in p[2].split(","):
-        sends.append(float(p[0]))
-for t in sorted(resumes):
-    after = [s for s in sends if s >= t]
-    print("first echo request after resume: %s ms" % (("%.0f" % ((after[0] - t) * 1000)) if after else "none"))
+    if len(p) < 4: continue
+    src, dst = p[1].split(","), p[2].split(",")
+    if len(src) < 2 or len(dst) < 2: continue
+    frames.append((float(p[0]), src[0], dst[0], src[-1], dst[-1], p[3].split(",")))
+def first(t, ok):
+    after = [f[0] for f in frames if f[0] >= t and ok(f)]
+    return ("%.0f ms" % ((after[0] - t) * 1000)) if after else "none"
+for t, node in zip(sorted(resumes), dests):
+    # Into the guest: the peer's echo request arriving at the VXLAN port of the guest's new node.
+    into = first(t, lambda f: f[2] == node and f[4] == "10.10.0.31" and "8" in f[5])
+    # From the guest: its own first echo request, sent from its new node.
+    out = first(t, lambda f: f[1] == node and f[3] == "10.10.0.31" and "8" in f[5])
+    print("after resume: first packet delivered to the guest's new node %s; the guest's own first echo request %s" % (into, out))
 PY
 }
 echo
