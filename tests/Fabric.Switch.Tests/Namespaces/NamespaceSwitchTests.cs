@@ -20,6 +20,10 @@ public sealed class NamespaceSwitchTests
 
     public NamespaceSwitchTests(ITestOutputHelper output) { _out = output; }
 
+    // 802.1Q tag (0x8100) then ARP (0x0806): the flooded broadcast, the last frame the test sends.
+    private static bool IsTaggedArp(byte[] frame) =>
+        frame.Length >= 18 && frame[12] == 0x81 && frame[13] == 0x00 && frame[16] == 0x08 && frame[17] == 0x06;
+
     /// <summary>ICMP directly, tagged, or inside VXLAN.</summary>
     private static bool IsIcmp(byte[] frame)
     {
@@ -97,7 +101,7 @@ public sealed class NamespaceSwitchTests
             Assert.DoesNotContain(vm4.Received, f => MacAddress.Read(f.AsSpan(6)) == vm1.Mac);
             // dumpcap writes each frame as it gets it; wait until the frames we expect are in the file (a
             // SIGINT right away may lose frames still in flight between the kernel and dumpcap).
-            var pcap = await tshark.WaitForFramesAsync(records => records.Count(r => IsIcmp(r.Data)) >= 8, Timeout);
+            var pcap = await tshark.WaitForFramesAsync(records => records.Count(r => IsIcmp(r.Data)) >= 8 && records.Any(r => IsTaggedArp(r.Data)), Timeout);
             tshark.Stop();
             pcap = PcapReader.TryRead(File.ReadAllBytes(tshark.Path), out var err);
             Assert.True(err is null, $"tshark's file does not read back: {err}; tshark said: {tshark.Stderr}");

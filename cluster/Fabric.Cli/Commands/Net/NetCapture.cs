@@ -86,9 +86,11 @@ internal static class NetCapture
                             entry.Frames++;
                         }
                         perNode[node.Name] = entry;
+                        // Under the lock: a FileStream is not thread-safe, and a flush racing another node's
+                        // stream's write lost records (a "--count 8" file held 6).
+                        file.Flush();
                         if (options.Count > 0 && frames >= options.Count) stop.Cancel();
                     }
-                    await file.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
