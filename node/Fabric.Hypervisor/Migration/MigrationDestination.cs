@@ -197,7 +197,13 @@ public sealed class MigrationDestination
                 {
                     var woke = _events.Reader.WaitToReadAsync(wake.Token).AsTask();
                     if (!_takeover.Task.IsCompleted) await Task.WhenAny(woke, _takeover.Task).ConfigureAwait(false);
-                    if (woke.IsCompleted && !await woke.ConfigureAwait(false)) break;
+                    // A closed event stream means AbortAsync ran (or QMP went away): the checks above decide,
+                    // never the success path below.
+                    if (woke.IsCompleted && !await woke.ConfigureAwait(false))
+                    {
+                        await Task.Delay(10, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    }
                     while (_events.Reader.TryRead(out var e)) Note(e);
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -208,6 +214,13 @@ public sealed class MigrationDestination
             for (var i = 0; ; i++)
             {
                 var s = await qmp.QueryStatusAsync(cancellationToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    if (_abandoned && !_resuming)
+                    {
+                        return VmOperationResult.Fail(VmErrorCode.QemuFailed, "incoming migration abandoned: the source keeps the VM");
+                    }
+                }
                 if (s.Running || s.Status == "paused" || i >= 200)
                 {
                     // QEMU sends RESUME before it answers a query-status that says running.

@@ -583,6 +583,13 @@ public sealed class VmMigrations
             // Before the switch-over transaction the source owns the VM; after it, this node does.
             if (vm.NodeId != _self().NodeId || vm.Generation != incoming.Generation) continue;
             if (source is null || source.State == NodeState.Up) continue;
+            lock (_gate)
+            {
+                if (incoming.Ended) return;
+            }
+            // The guest may have been resumed here a moment ago (QEMU had the whole state and the takeover went
+            // through before the source died): then it is the one running copy and must not be killed.
+            if (!await incoming.Destination.ReleaseSwitchoverAsync(CancellationToken.None).ConfigureAwait(false)) return;
             _log.LogWarning("VM {Vm}: source node {Source} is down before the migration completed: booting the VM here from its disks", name, incoming.Source);
             lock (_gate)
             {

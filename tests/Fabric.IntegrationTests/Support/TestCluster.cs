@@ -98,10 +98,26 @@ public sealed class TestCluster : IAsyncDisposable
         return string.Join("\n", Directory.GetFiles(dir).Select(f => $"==== {Path.GetFileName(f)}\n" + string.Join("\n", File.ReadLines(f).TakeLast(30))));
     }
 
+    /// <summary>With FABRIC_IT_LOG_DIR set, a cluster's node logs and console logs are kept there when it is
+    /// disposed (one folder per cluster), for reading a failure after the fact.</summary>
+    private void KeepLogs()
+    {
+        var keep = Environment.GetEnvironmentVariable("FABRIC_IT_LOG_DIR");
+        if (string.IsNullOrEmpty(keep) || !Directory.Exists(Home)) return;
+        var target = Path.Combine(keep, Path.GetFileName(Home));
+        foreach (var file in Directory.EnumerateFiles(Home, "*.log", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(target, Path.GetRelativePath(Home, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy, overwrite: true);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
         {
+            KeepLogs();
             await CliRun.RunAsync(["down", "--purge", "--home", Home], timeout: TimeSpan.FromSeconds(90));
         }
         finally

@@ -30,6 +30,20 @@ public static class VmCli
     public static Task<JsonObject> WaitStateAsync(TestCluster cluster, string vm, string state, TimeSpan? timeout = null) =>
         Wait.UntilAsync(async () => (await FindAsync(cluster, vm))!, v => (string)v["state"]! == state, timeout ?? Deadline, $"VM {vm} to be {state}");
 
+    /// <summary>
+    /// Waits until the guest printed <paramref name="more"/> further "<paramref name="marker"/> N" lines than it
+    /// had when first seen here, and returns the highest N. A counter guest keeps its count across a live
+    /// migration, but its console on the new node starts empty: waiting for one exact line computed from a
+    /// console read too early (0 + more) would wait for a number the guest passed long ago.
+    /// </summary>
+    public static async Task<int> WaitCounterAdvancesAsync(TestCluster cluster, string vm, string marker, int more, TimeSpan? timeout = null)
+    {
+        var first = await Wait.UntilAsync(async () => MaxNumber(await ConsoleAsync(cluster, vm), marker), n => n > 0, timeout ?? Deadline,
+            $"a \"{marker} N\" line on the console of {vm}", TimeSpan.FromMilliseconds(300));
+        return await Wait.UntilAsync(async () => MaxNumber(await ConsoleAsync(cluster, vm), marker), n => n >= first + more, timeout ?? Deadline,
+            $"\"{marker} {first + more}\" or later on the console of {vm} (first seen {first})", TimeSpan.FromMilliseconds(300));
+    }
+
     public static int MaxNumber(string text, string marker) =>
         Regex.Matches(text, $@"(?m)^{marker} (\d+)\r?$").Select(m => int.Parse(m.Groups[1].Value)).DefaultIfEmpty(0).Max();
 }
