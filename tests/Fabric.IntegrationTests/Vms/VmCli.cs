@@ -38,10 +38,18 @@ public static class VmCli
     /// </summary>
     public static async Task<int> WaitCounterAdvancesAsync(TestCluster cluster, string vm, string marker, int more, TimeSpan? timeout = null)
     {
-        var first = await Wait.UntilAsync(async () => MaxNumber(await ConsoleAsync(cluster, vm), marker), n => n > 0, timeout ?? Deadline,
-            $"a \"{marker} N\" line on the console of {vm}", TimeSpan.FromMilliseconds(300));
-        return await Wait.UntilAsync(async () => MaxNumber(await ConsoleAsync(cluster, vm), marker), n => n >= first + more, timeout ?? Deadline,
-            $"\"{marker} {first + more}\" or later on the console of {vm} (first seen {first})", TimeSpan.FromMilliseconds(300));
+        // The probes return the console's last lines, so a timeout shows what the guest printed last
+        // (a WRITE-FAILED, a kernel message), not only a number.
+        var first = MaxNumber(await Wait.UntilAsync(() => TailAsync(cluster, vm), text => MaxNumber(text, marker) > 0, timeout ?? Deadline,
+            $"a \"{marker} N\" line on the console of {vm}", TimeSpan.FromMilliseconds(300)), marker);
+        return MaxNumber(await Wait.UntilAsync(() => TailAsync(cluster, vm), text => MaxNumber(text, marker) >= first + more, timeout ?? Deadline,
+            $"\"{marker} {first + more}\" or later on the console of {vm} (first seen {first})", TimeSpan.FromMilliseconds(300)), marker);
+    }
+
+    private static async Task<string> TailAsync(TestCluster cluster, string vm)
+    {
+        var lines = (await ConsoleAsync(cluster, vm)).Split('\n');
+        return string.Join('\n', lines.TakeLast(12));
     }
 
     public static int MaxNumber(string text, string marker) =>
