@@ -113,6 +113,57 @@ public sealed class RocksDatabaseTests : IDisposable
     }
 
     [Fact]
+    public void Batched_MultiGet_fills_slots_marks_absent_keys_and_reports_values_too_long_for_their_slot()
+    {
+        using var db = RocksDatabase.Open(_dir.Sub("db"), new RocksDbOptions { MinBlobSizeBytes = 64 });
+        var cf = db.DefaultColumnFamily;
+        var big = Enumerable.Range(0, 100).Select(i => (byte)i).ToArray(); // a blob-file value
+        db.Put(cf, Bytes.Of("a"), Bytes.Of("1"));
+        db.Put(cf, Bytes.Of("c"), big);
+        db.Put(cf, Bytes.Of("d"), Bytes.Of("4444"));
+        db.Flush(); // c goes to a blob file, the others to an SST
+        db.Put(cf, Bytes.Of("e"), Bytes.Of("5")); // memtable
+        byte[] keys = Bytes.Of("abcde");
+        int[] keyLengths = [1, 1, 1, 1, 1];
+        const int slot = 100;
+        var values = new byte[5 * slot];
+        var lengths = new int[5];
+        foreach (bool verify in new[] { true, false })
+        {
+            Array.Clear(values);
+            db.MultiGet(cf, keys, keyLengths, values, slot, lengths, verifyChecksums: verify);
+            Assert.Equal([1, -1, 100, 4, 1], lengths);
+            Assert.Equal("1", Bytes.Text(values.AsSpan(0, 1).ToArray()));
+            Assert.Equal(big, values.AsSpan(2 * slot, 100).ToArray());
+            Assert.Equal("4444", Bytes.Text(values.AsSpan(3 * slot, 4).ToArray()));
+            Assert.Equal("5", Bytes.Text(values.AsSpan(4 * slot, 1).ToArray()));
+        }
+        // A slot too small: the length says so and nothing is copied.
+        var small = new byte[5 * 4];
+        db.MultiGet(cf, keys, keyLengths, small, 4, lengths);
+        Assert.Equal([1, -1, 100, 4, 1], lengths);
+        Assert.All(small.AsSpan(8, 4).ToArray(), b => Assert.Equal(0, b));
+        // Bad calls are refused with the reason, before RocksDB sees them.
+        Assert.Contains("ascending", Assert.Throws<ArgumentException>(() => db.MultiGet(cf, Bytes.Of("ba"), [1, 1], values, slot, lengths)).Message);
+        Assert.Contains("outside", Assert.Throws<ArgumentException>(() => db.MultiGet(cf, Bytes.Of("ab"), [1, 2], values, slot, lengths)).Message);
+        Assert.Throws<ArgumentException>(() => db.MultiGet(cf, keys, keyLengths, new byte[10], slot, lengths));
+    }
+
+    [Fact]
+    public void Unverified_gets_read_the_same_values()
+    {
+        using var db = RocksDatabase.Open(_dir.Sub("db"), new RocksDbOptions { MinBlobSizeBytes = 64 });
+        var cf = db.DefaultColumnFamily;
+        var big = Enumerable.Range(0, 200).Select(i => (byte)(i * 7)).ToArray();
+        db.Put(cf, Bytes.Of("k"), big);
+        db.Flush();
+        var buffer = new byte[256];
+        Assert.Equal(GetStatus.Found, db.Get(cf, Bytes.Of("k"), buffer, out int length, verifyChecksums: false));
+        Assert.Equal(big, buffer.AsSpan(0, length).ToArray());
+        Assert.Equal(GetStatus.NotFound, db.Get(cf, Bytes.Of("x"), buffer, out _, verifyChecksums: false));
+    }
+
+    [Fact]
     public void Data_survives_close_and_reopen()
     {
         string path = _dir.Sub("db");

@@ -98,6 +98,63 @@ public class ObjectStoreTests : IDisposable
         Assert.Equal(BlockReadStatus.ChecksumMismatch, ObjectBlocks.Read(store, 1, "o", 0, new byte[8192]));
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task Block_reads_of_any_range_match_a_model_across_holes_partial_blocks_and_batch_boundaries(string kind)
+    {
+        // An object of 300 blocks (more than two read batches) with holes and partial-block writes; every read,
+        // single block or long range, unaligned at either end, returns what a plain byte array says.
+        using IObjectStore store = Open(kind);
+        const int size = 300 * ObjectBlocks.BlockSize;
+        var model = new byte[size];
+        var random = new Random(42);
+        for (int i = 0; i < 60; i++)
+        {
+            int offset = random.Next(size - 1);
+            int length = Math.Min(size - offset, random.Next(1, 20 * ObjectBlocks.BlockSize));
+            if (random.Next(4) == 0 && offset > 150 * ObjectBlocks.BlockSize)
+            {
+                continue; // leave the far end mostly holes
+            }
+            var data = new byte[length];
+            random.NextBytes(data);
+            data.CopyTo(model, offset);
+            IStoreBatch batch = store.CreateBatch();
+            Assert.True(ObjectBlocks.AddWrite(store, batch, 7, "obj", (ulong)offset, length, data, zero: false));
+            // Asynchronous continuations: the rest of the test must not run on the store's flusher thread.
+            var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            store.Write(batch, () => durable.TrySetResult());
+            await durable.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        (int Offset, int Length)[] ranges =
+        [
+            (0, size), (1, size - 2), (0, 1), (ObjectBlocks.BlockSize - 1, 2), (5 * ObjectBlocks.BlockSize, ObjectBlocks.BlockSize),
+            (3, 128 * ObjectBlocks.BlockSize), (ObjectBlocks.BlockSize * 127 + 17, ObjectBlocks.BlockSize * 2), (size - 5, 5),
+        ];
+        foreach (var (offset, length) in ranges.Concat(Enumerable.Range(0, 40).Select(_ =>
+                 {
+                     int o = random.Next(size - 1);
+                     return (o, random.Next(1, size - o));
+                 })))
+        {
+            var back = new byte[length];
+            Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(store, 7, "obj", (ulong)offset, back));
+            Assert.True(back.AsSpan().SequenceEqual(model.AsSpan(offset, length)), $"{kind}: read of {length} bytes at {offset} differs from the model");
+        }
+        Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(store, 7, "obj", 0, Span<byte>.Empty));
+    }
+
+    [Fact]
+    public void A_flipped_bit_deep_in_a_long_read_is_reported_as_a_checksum_mismatch()
+    {
+        var store = new MemoryObjectStore(autoSync: true);
+        IStoreBatch batch = store.CreateBatch();
+        ObjectBlocks.AddWrite(store, batch, 1, "o", 0, 200 * ObjectBlocks.BlockSize, new byte[200 * ObjectBlocks.BlockSize], zero: false);
+        store.Write(batch, null);
+        Assert.True(store.FlipRandomBit(new Random(5), [StoreKeys.DataKind]));
+        Assert.Equal(BlockReadStatus.ChecksumMismatch, ObjectBlocks.Read(store, 1, "o", 100, new byte[200 * ObjectBlocks.BlockSize - 100]));
+    }
+
     [Fact]
     public void Memory_store_crash_loses_exactly_the_unsynced_batches()
     {

@@ -84,6 +84,13 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library)]
     public static partial void rocksdb_pinnableslice_destroy(nint slice);
 
+    /// <summary>RocksDB's batched MultiGet: one pass through memtables, filters, indexes and blob files for
+    /// all keys; each found value comes back as a pinnable slice to destroy (null when absent).</summary>
+    [LibraryImport(Library)]
+    public static partial void rocksdb_batched_multi_get_cf(
+        DbHandle db, ReadOptionsHandle options, ColumnFamilyHandle cf, nuint numKeys,
+        byte** keys, nuint* keySizes, nint* values, nint* errors, [MarshalAs(UnmanagedType.U1)] bool sortedInput);
+
     [LibraryImport(Library)]
     public static partial void rocksdb_multi_get_cf(
         DbHandle db, ReadOptionsHandle options, nint* columnFamilies, nuint numKeys,
@@ -313,6 +320,9 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library)]
     public static partial void rocksdb_readoptions_set_snapshot(nint options, nint snapshot);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_readoptions_set_verify_checksums(nint options, byte value);
 
     [LibraryImport(Library)]
     public static partial void rocksdb_readoptions_set_fill_cache(nint options, byte value);

@@ -6,11 +6,12 @@ namespace Fabric.RocksDb.Native;
 
 internal sealed class ReadOptionsHandle : ChildHandle
 {
-    public ReadOptionsHandle(SnapshotHandle? snapshot)
+    public ReadOptionsHandle(SnapshotHandle? snapshot, bool verifyChecksums = true)
     {
         AddParents(snapshot);
         nint native = NativeMethods.rocksdb_readoptions_create();
         if (snapshot is not null) NativeMethods.rocksdb_readoptions_set_snapshot(native, snapshot.DangerousGetHandle());
+        if (!verifyChecksums) NativeMethods.rocksdb_readoptions_set_verify_checksums(native, 0);
         SetNative(native);
     }
 

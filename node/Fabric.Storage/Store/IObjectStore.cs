@@ -19,6 +19,20 @@ public interface IObjectStore : IDisposable
     /// When the value is longer than the destination nothing is copied and the length is returned.</summary>
     int Read(ReadOnlySpan<byte> key, Span<byte> destination);
 
+    /// <summary>
+    /// <see cref="Read"/> of a value that carries its own checksum, which the caller verifies (a block and
+    /// its crc32c): the store may skip checks of its own, which would only verify the same bytes again.
+    /// </summary>
+    int ReadChecksummed(ReadOnlySpan<byte> key, Span<byte> destination);
+
+    /// <summary>
+    /// <see cref="ReadChecksummed"/> of many keys at once: the keys lie back to back in <paramref name="keys"/>
+    /// (key i is <paramref name="keyLengths"/>[i] bytes) in ascending order; value i goes to slot i of
+    /// <paramref name="values"/> (<paramref name="slotBytes"/> each) and <paramref name="valueLengths"/>[i] is its
+    /// length, -1 when absent (a longer value than its slot is not copied).
+    /// </summary>
+    void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths);
+
     byte[]? Get(ReadOnlySpan<byte> key);
 
     /// <summary>Visits every key starting with <paramref name="prefix"/> in key order.</summary>

@@ -54,6 +54,18 @@ public sealed class MemoryObjectStore : IObjectStore
         }
     }
 
+    public int ReadChecksummed(ReadOnlySpan<byte> key, Span<byte> destination) => Read(key, destination);
+
+    public void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths)
+    {
+        int offset = 0;
+        for (int i = 0; i < keyLengths.Length; i++)
+        {
+            valueLengths[i] = Read(keys.Slice(offset, keyLengths[i]), values.Slice(i * slotBytes, slotBytes));
+            offset += keyLengths[i];
+        }
+    }
+
     public byte[]? Get(ReadOnlySpan<byte> key)
     {
         lock (_lock)

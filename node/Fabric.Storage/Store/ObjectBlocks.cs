@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics;
 using Fabric.Core.Checksums;
 
 namespace Fabric.Storage.Store;
@@ -61,42 +62,80 @@ public static class ObjectBlocks
         batch.Put(key[..n], value);
     }
 
-    /// <summary>Reads [offset, offset + destination.Length) of an object; holes read as zeros.</summary>
+    /// <summary>Blocks looked up in one batched read of the store (bounds the scratch buffer: 128 × 4 KiB).</summary>
+    private const int ReadBatchBlocks = 128;
+
+    /// <summary>Reads [offset, offset + destination.Length) of an object; holes read as zeros. A range of
+    /// several blocks is looked up in batches (one pass through the store per batch, not one per block).</summary>
     public static BlockReadStatus Read(IObjectStore store, ulong pg, string name, ulong offset, Span<byte> destination)
     {
+        if (destination.IsEmpty)
+        {
+            return BlockReadStatus.Ok;
+        }
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
+        uint firstBlock = (uint)(offset / BlockSize);
+        uint lastBlock = (uint)((offset + (ulong)destination.Length - 1) / BlockSize);
+        int count = (int)Math.Min(lastBlock - firstBlock + 1, ReadBatchBlocks);
+        int keyBytes = prefix + 4;
+        byte[] keys = ArrayPool<byte>.Shared.Rent(count * keyBytes);
+        byte[] values = ArrayPool<byte>.Shared.Rent(count * BlockValueSize);
+        int[] keyLengths = ArrayPool<int>.Shared.Rent(count);
+        int[] lengths = ArrayPool<int>.Shared.Rent(count);
         try
         {
             int done = 0;
             while (done < destination.Length)
             {
-                ulong position = offset + (ulong)done;
-                uint index = (uint)(position / BlockSize);
-                int within = (int)(position % BlockSize);
-                int take = Math.Min(BlockSize - within, destination.Length - done);
-                int n = BlockKey(key, prefix, index);
-                int length = store.Read(key[..n], block);
-                if (length < 0)
+                // One batch: the blocks from the current position on, at most ReadBatchBlocks of them.
+                uint batchFirst = (uint)((offset + (ulong)done) / BlockSize);
+                int batch = (int)Math.Min(lastBlock - batchFirst + 1, (uint)count);
+                for (int i = 0; i < batch; i++)
                 {
-                    destination.Slice(done, take).Clear();
+                    Span<byte> k = keys.AsSpan(i * keyBytes, keyBytes);
+                    key[..prefix].CopyTo(k);
+                    BinaryPrimitives.WriteUInt32BigEndian(k[prefix..], batchFirst + (uint)i);
+                    keyLengths[i] = keyBytes;
+                }
+                if (batch == 1)
+                {
+                    lengths[0] = store.ReadChecksummed(keys.AsSpan(0, keyBytes), values.AsSpan(0, BlockValueSize));
                 }
                 else
                 {
-                    if (length != BlockValueSize || !Verify(block))
-                    {
-                        return BlockReadStatus.ChecksumMismatch;
-                    }
-                    block.AsSpan(4 + within, take).CopyTo(destination[done..]);
+                    store.ReadChecksummed(keys.AsSpan(0, batch * keyBytes), keyLengths.AsSpan(0, batch), values, BlockValueSize, lengths.AsSpan(0, batch));
                 }
-                done += take;
+                for (int i = 0; i < batch; i++)
+                {
+                    ulong position = offset + (ulong)done;
+                    Debug.Assert(position / BlockSize == batchFirst + (uint)i, "the batch covers consecutive blocks from the current position");
+                    int within = (int)(position % BlockSize);
+                    int take = Math.Min(BlockSize - within, destination.Length - done);
+                    ReadOnlySpan<byte> block = values.AsSpan(i * BlockValueSize, BlockValueSize);
+                    if (lengths[i] < 0)
+                    {
+                        destination.Slice(done, take).Clear();
+                    }
+                    else
+                    {
+                        if (lengths[i] != BlockValueSize || !Verify(block))
+                        {
+                            return BlockReadStatus.ChecksumMismatch;
+                        }
+                        block.Slice(4 + within, take).CopyTo(destination[done..]);
+                    }
+                    done += take;
+                }
             }
             return BlockReadStatus.Ok;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(block);
+            ArrayPool<byte>.Shared.Return(keys);
+            ArrayPool<byte>.Shared.Return(values);
+            ArrayPool<int>.Shared.Return(keyLengths);
+            ArrayPool<int>.Shared.Return(lengths);
         }
     }
 
@@ -140,7 +179,7 @@ public static class ObjectBlocks
                 }
                 else
                 {
-                    int existing = store.Read(key[..n], block);
+                    int existing = store.ReadChecksummed(key[..n], block);
                     if (existing < 0)
                     {
                         block.AsSpan(0, BlockValueSize).Clear();

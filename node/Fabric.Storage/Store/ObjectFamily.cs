@@ -110,13 +110,13 @@ public static class ObjectFamily
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 28];
         int n = StoreKeys.CloneBlock(key, pg, name, clone, block);
-        if (store.Read(key[..n], Span<byte>.Empty) >= 0)
+        if (store.ReadChecksummed(key[..n], Span<byte>.Empty) >= 0)
         {
             return;
         }
         Span<byte> headKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int h = StoreKeys.Block(headKey, pg, name, block);
-        int length = store.Read(headKey[..h], scratch);
+        int length = store.ReadChecksummed(headKey[..h], scratch);
         if (length < 0)
         {
             batch.Put(key[..n], ReadOnlySpan<byte>.Empty);
@@ -236,14 +236,14 @@ public static class ObjectFamily
         for (int k = first; k < head.Clones.Count; k++)
         {
             int n = StoreKeys.CloneBlock(key, pg, name, head.Clones[k].Id, index);
-            int length = store.Read(key[..n], block);
+            int length = store.ReadChecksummed(key[..n], block);
             if (length >= 0)
             {
                 return length;
             }
         }
         int h = StoreKeys.Block(key, pg, name, index);
-        return store.Read(key[..h], block);
+        return store.ReadChecksummed(key[..h], block);
     }
 
     /// <summary>
