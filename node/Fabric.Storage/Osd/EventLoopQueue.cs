@@ -38,8 +38,10 @@ internal sealed class EventLoopQueue
         _signal.Set();
     }
 
-    /// <summary>The next action, waiting while there is none; false when completed and drained.</summary>
-    public bool TryTake(out Action action)
+    /// <summary>The next action, waiting while there is none; false when completed and drained. Before it
+    /// sleeps it calls <paramref name="onIdle"/> (when given): true means that did work, which may have queued
+    /// actions, so it looks again.</summary>
+    public bool TryTake(out Action action, Func<bool>? onIdle = null)
     {
         while (true)
         {
@@ -50,6 +52,10 @@ internal sealed class EventLoopQueue
             if (_completed)
             {
                 return false;
+            }
+            if (onIdle is not null && onIdle())
+            {
+                continue;
             }
             _signal.Reset();
             // Announce the sleep with a full fence, then look again: a producer either sees the flag

@@ -45,6 +45,19 @@ public interface IObjectStore : IDisposable
 
     void Write(IStoreBatch batch, Action? onDurable);
 
+    /// <summary>
+    /// For a store whose single writer drives durability (RocksDbObjectStore opened with writerSyncs): makes
+    /// every batch written so far durable with one sync and runs their callbacks on the calling thread.
+    /// False when nothing waited, or when the store syncs by itself (then this does nothing).
+    /// </summary>
+    bool SyncWritten();
+
+    /// <summary>Batches written and not yet synced.</summary>
+    int UnsyncedBatches { get; }
+
+    /// <summary>How long the oldest unsynced batch has waited (zero when none waits).</summary>
+    TimeSpan OldestUnsyncedAge { get; }
+
     /// <summary>Bytes of keys and values stored (approximate for RocksDB).</summary>
     long UsedBytes { get; }
 

@@ -124,6 +124,14 @@ public sealed class MemoryObjectStore : IObjectStore
         onDurable?.Invoke();
     }
 
+    /// <summary>The memory store's durability is the test's (or the simulation's) to drive, with <see cref="Sync"/>
+    /// and <see cref="Crash"/>: a writer asking for a sync gets none.</summary>
+    public bool SyncWritten() => false;
+
+    int IObjectStore.UnsyncedBatches => 0;
+
+    TimeSpan IObjectStore.OldestUnsyncedAge => TimeSpan.Zero;
+
     /// <summary>Makes every written batch durable and runs their callbacks in order (on this thread).</summary>
     public void Sync()
     {
