@@ -55,18 +55,26 @@ public sealed class FramedConnection
     private List<(int Mark, DataBuffer Data)> _sendingData = new();
     private readonly List<ArraySegment<byte>> _segments = new();
     private readonly bool _dedicatedReceiver;
+    private readonly FramePoller? _poller;
+    // Receive state of a polled connection (touched only on the poller's thread).
+    private byte[]? _rxBuffer;
+    private int _rxFilled;
+    private DataBuffer? _rxLarge;
+    private int _rxLargeGot;
+    private int _fd = -1;
     private bool _flushing;
     private bool _connected;
     private int _closed;
 
     private FramedConnection(Socket? socket, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage,
-        Action<FramedConnection> onClosed, bool dedicatedReceiver)
+        Action<FramedConnection> onClosed, bool dedicatedReceiver, FramePoller? poller)
     {
         Id = Interlocked.Increment(ref _nextId);
         _socket = socket;
         _onMessage = onMessage;
         _onClosed = onClosed;
         _dedicatedReceiver = dedicatedReceiver;
+        _poller = poller;
     }
 
     /// <summary>Unique per process: the connection id the OSD core answers clients by.</summary>
@@ -79,23 +87,24 @@ public sealed class FramedConnection
 
     /// <summary>
     /// Wraps an accepted socket and starts receiving. With <paramref name="dedicatedReceiver"/>,
-    /// <paramref name="onMessage"/> runs on the connection's own thread and must not block.
+    /// <paramref name="onMessage"/> runs on the connection's own thread; with a <paramref name="poller"/>, on the
+    /// poller's owner thread, inside its <see cref="FramePoller.Poll"/>. Either way it must not block.
     /// </summary>
     public static FramedConnection Accept(Socket socket, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage,
-        Action<FramedConnection> onClosed, bool dedicatedReceiver = false)
+        Action<FramedConnection> onClosed, bool dedicatedReceiver = false, FramePoller? poller = null)
     {
         socket.NoDelay = true;
         socket.Blocking = false;
-        var connection = new FramedConnection(socket, onMessage, onClosed, dedicatedReceiver) { _connected = true };
+        var connection = new FramedConnection(socket, onMessage, onClosed, dedicatedReceiver, poller) { _connected = true };
         connection.StartReceiving();
         return connection;
     }
 
     /// <summary>Starts connecting; frames sent meanwhile are queued (see <see cref="Accept"/> for the receiver).</summary>
     public static FramedConnection Connect(EndPoint endpoint, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage,
-        Action<FramedConnection> onClosed, bool dedicatedReceiver = false)
+        Action<FramedConnection> onClosed, bool dedicatedReceiver = false, FramePoller? poller = null)
     {
-        var connection = new FramedConnection(null, onMessage, onClosed, dedicatedReceiver);
+        var connection = new FramedConnection(null, onMessage, onClosed, dedicatedReceiver, poller);
         _ = connection.ConnectAsync(endpoint);
         return connection;
     }
@@ -165,6 +174,7 @@ public sealed class FramedConnection
         {
             return;
         }
+        _poller?.Remove(this, Volatile.Read(ref _fd));
         try
         {
             _socket?.Shutdown(SocketShutdown.Both);
@@ -372,6 +382,18 @@ public sealed class FramedConnection
 
     private void StartReceiving()
     {
+        if (_poller is not null)
+        {
+            _rxBuffer = new byte[InitialReceiveBytes];
+            // The raw descriptor, for epoll only: the socket object keeps owning (and closing) it.
+            int fd = (int)_socket!.SafeHandle.DangerousGetHandle();
+            Volatile.Write(ref _fd, fd);
+            if (!_poller.Add(this, fd))
+            {
+                Close();
+            }
+            return;
+        }
         if (!_dedicatedReceiver)
         {
             _ = ReceiveLoopAsync();
@@ -420,52 +442,31 @@ public sealed class FramedConnection
     private async Task ReceiveLoopAsync()
     {
         byte[] buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBytes);
-        int filled = 0;
         try
         {
             while (!IsClosed)
             {
-                int read = await ReadAsync(buffer.AsMemory(filled)).ConfigureAwait(false);
+                int read = await ReadAsync(buffer.AsMemory(_rxFilled)).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
                 }
-                filled += read;
-                int consumed = 0;
-                while (true)
+                _rxFilled += read;
+                DeliverBuffered(buffer);
+                if (_rxLarge is { } large)
                 {
-                    int frameLength = FrameCodec.PeekFrameLength(buffer.AsSpan(consumed, filled - consumed));
-                    if (frameLength < 0)
+                    // Receive the rest straight into the frame's own buffer.
+                    while (_rxLargeGot < large.Length)
                     {
-                        throw new InvalidDataException("malformed storage frame length");
-                    }
-                    if (frameLength == 0)
-                    {
-                        break;
-                    }
-                    if (frameLength > filled - consumed)
-                    {
-                        if (frameLength >= LargeFrameBytes)
+                        int got = await ReadAsync(large.Memory[_rxLargeGot..]).ConfigureAwait(false);
+                        if (got == 0)
                         {
-                            // Receive the rest straight into the frame's own buffer.
-                            await ReceiveLargeAsync(buffer.AsMemory(consumed, filled - consumed), frameLength).ConfigureAwait(false);
-                            consumed = filled;
+                            throw new SocketException((int)SocketError.ConnectionReset);
                         }
-                        break;
+                        _rxLargeGot += got;
                     }
-                    Deliver(buffer.AsSpan(consumed, frameLength));
-                    consumed += frameLength;
-                }
-                if (consumed > 0)
-                {
-                    buffer.AsSpan(consumed, filled - consumed).CopyTo(buffer);
-                    filled -= consumed;
-                }
-                if (filled == buffer.Length)
-                {
-                    // A frame longer than the buffer but below the large-frame size cannot occur (the
-                    // buffer is larger); anything else here is a bug.
-                    throw new InvalidDataException("receive buffer full without a complete frame");
+                    _rxLarge = null;
+                    DeliverLarge(large);
                 }
             }
         }
@@ -475,27 +476,20 @@ public sealed class FramedConnection
         }
         finally
         {
+            _rxLarge?.Release();
+            _rxLarge = null;
             ArrayPool<byte>.Shared.Return(buffer);
             Close();
         }
     }
 
-    private async Task ReceiveLargeAsync(ReadOnlyMemory<byte> start, int frameLength)
+    /// <summary>Delivers a whole large frame received into its own buffer (its data handed on without a copy), and
+    /// releases the buffer.</summary>
+    private void DeliverLarge(DataBuffer frame)
     {
-        DataBuffer frame = DataBuffer.Rent(frameLength);
         try
         {
-            start.CopyTo(frame.Memory);
-            int got = start.Length;
-            while (got < frameLength)
-            {
-                int read = await ReadAsync(frame.Memory[got..]).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    throw new SocketException((int)SocketError.ConnectionReset);
-                }
-                got += read;
-            }
+            int frameLength = frame.Length;
             if (!FrameCodec.TrySplit(frame.Span, out StorageMessageType type, out ReadOnlySpan<byte> header, out ReadOnlySpan<byte> data))
             {
                 throw new InvalidDataException("malformed storage frame header");
@@ -508,6 +502,121 @@ public sealed class FramedConnection
         {
             frame.Release();
         }
+    }
+
+    /// <summary>A polled connection's turn is bounded: the rest waits for the next poll (level-triggered).</summary>
+    private const int PollTurnFrames = 64;
+    private const int PollTurnBytes = 8 << 20;
+
+    /// <summary>
+    /// A polled connection's receive step, on the poller's thread: reads what the socket has now (never
+    /// blocking), delivers every complete frame, keeps a partial one for the next step (a large frame fills its
+    /// own buffer across steps), and closes the connection on end of stream, an error or a malformed frame.
+    /// </summary>
+    internal void ReceiveAvailable()
+    {
+        byte[]? buffer = _rxBuffer;
+        if (buffer is null || IsClosed)
+        {
+            return;
+        }
+        int frames = 0;
+        int bytes = 0;
+        try
+        {
+            while (frames < PollTurnFrames && bytes < PollTurnBytes && !IsClosed)
+            {
+                if (_rxLarge is { } large)
+                {
+                    int got = _socket!.Receive(large.Span[_rxLargeGot..], SocketFlags.None, out SocketError largeError);
+                    if (largeError == SocketError.WouldBlock)
+                    {
+                        return;
+                    }
+                    if (largeError != SocketError.Success || got == 0)
+                    {
+                        break;
+                    }
+                    _rxLargeGot += got;
+                    bytes += got;
+                    if (_rxLargeGot == large.Length)
+                    {
+                        _rxLarge = null;
+                        DeliverLarge(large);
+                        frames++;
+                    }
+                    continue;
+                }
+                int read = _socket!.Receive(buffer.AsSpan(_rxFilled), SocketFlags.None, out SocketError error);
+                if (error == SocketError.WouldBlock)
+                {
+                    return;
+                }
+                if (error != SocketError.Success || read == 0)
+                {
+                    break;
+                }
+                _rxFilled += read;
+                bytes += read;
+                frames += DeliverBuffered(buffer);
+            }
+            if (frames >= PollTurnFrames || bytes >= PollTurnBytes)
+            {
+                return; // Turn over; the socket is still readable, so the next poll comes back here.
+            }
+        }
+        catch (Exception)
+        {
+            // A malformed frame (or a handler that threw): close below, as the other receive modes do.
+        }
+        _rxLarge?.Release();
+        _rxLarge = null;
+        Close();
+    }
+
+    /// <summary>Delivers the complete frames in the first <see cref="_rxFilled"/> bytes of <paramref name="buffer"/>,
+    /// moves a large frame's start into its own buffer, keeps a partial small frame at the front.</summary>
+    private int DeliverBuffered(byte[] buffer)
+    {
+        int consumed = 0;
+        int delivered = 0;
+        while (true)
+        {
+            int frameLength = FrameCodec.PeekFrameLength(buffer.AsSpan(consumed, _rxFilled - consumed));
+            if (frameLength < 0)
+            {
+                throw new InvalidDataException("malformed storage frame length");
+            }
+            if (frameLength == 0)
+            {
+                break;
+            }
+            if (frameLength > _rxFilled - consumed)
+            {
+                if (frameLength >= LargeFrameBytes)
+                {
+                    DataBuffer large = DataBuffer.Rent(frameLength);
+                    buffer.AsSpan(consumed, _rxFilled - consumed).CopyTo(large.Span);
+                    _rxLarge = large;
+                    _rxLargeGot = _rxFilled - consumed;
+                    consumed = _rxFilled;
+                }
+                break;
+            }
+            Deliver(buffer.AsSpan(consumed, frameLength));
+            consumed += frameLength;
+            delivered++;
+        }
+        if (consumed > 0)
+        {
+            buffer.AsSpan(consumed, _rxFilled - consumed).CopyTo(buffer);
+            _rxFilled -= consumed;
+        }
+        if (_rxFilled == buffer.Length)
+        {
+            throw new InvalidDataException("receive buffer full without a complete frame");
+        }
+        return delivered;
     }
 
     private void Deliver(ReadOnlySpan<byte> frame)

@@ -187,7 +187,7 @@ public sealed class VolumeClient : IBlockVolume
     /// <summary>True when the newest map says this client holds the volume's lock.</summary>
     public bool HoldsLock => LockEpoch != 0 && CurrentView().Volume?.Lock is { } held && held.Owner == Identity && held.AcquiredEpoch == LockEpoch;
 
-    /// <summary>Completes once this client's map has reached <paramref name="epoch"/>.</summary>
+    /// <summary>Completes once this client's map has reached <paramref name="epoch"/>, its object client's included.</summary>
     public async Task<ClusterMap> WaitForEpochAsync(ulong epoch, CancellationToken cancellationToken)
     {
         ClusterMap map = _cluster.Map;
@@ -195,6 +195,10 @@ public sealed class VolumeClient : IBlockVolume
         {
             map = await _cluster.MapSource.WaitForNewerAsync(map.Epoch, cancellationToken).ConfigureAwait(false);
         }
+        // The cluster client hands new maps to the object client from its own watch task, maybe a moment after
+        // the map source has them: the next op must carry (and so be judged by) at least this epoch, or an OSD
+        // still at the older map could refuse a write that the lock change awaited here allows.
+        _objects.OnMap(map);
         return map;
     }
 

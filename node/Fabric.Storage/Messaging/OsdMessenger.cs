@@ -11,7 +11,9 @@ namespace Fabric.Storage.Messaging;
 /// see <see cref="Hello"/>) and dials peers on demand at their map <c>storage_address</c>. Each OSD
 /// sends to a peer over the connection it dialled, so messages from one OSD to another stay in order;
 /// replies to clients go back on the client's connection. A peer that cannot be reached is not redialled
-/// for a short back-off; messages to it meanwhile are dropped (the core retransmits).
+/// for a short back-off; messages to it meanwhile are dropped (the core retransmits). Connections are received
+/// on the OSD's event loop when a <see cref="FramePoller"/> is given (the loop waits in epoll for sockets and
+/// posted work alike), else on a receiver thread each.
 /// See <see cref="FramedConnection"/> for why this is framed TCP rather than gRPC.
 /// </summary>
 public sealed class OsdMessenger : IDisposable
@@ -29,10 +31,15 @@ public sealed class OsdMessenger : IDisposable
     private readonly Dictionary<int, string> _addresses = new();
     private readonly CancellationTokenSource _stop = new();
 
-    public OsdMessenger(int osd, IPEndPoint listen, ulong nonce)
+    private readonly FramePoller? _poller;
+
+    /// <summary>With a <paramref name="poller"/>, every connection is received on the poller's owner thread (the
+    /// OSD's event loop), and the message callbacks run there; without one, each connection has a receiver thread.</summary>
+    public OsdMessenger(int osd, IPEndPoint listen, ulong nonce, FramePoller? poller = null)
     {
         _osd = osd;
         _nonce = nonce;
+        _poller = poller;
         _listener = new Socket(listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         _listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         _listener.Bind(listen);
@@ -93,7 +100,7 @@ public sealed class OsdMessenger : IDisposable
                 {
                     return null;
                 }
-                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(address), OnPeerReply, OnPeerClosed, dedicatedReceiver: true);
+                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(address), OnPeerReply, OnPeerClosed, dedicatedReceiver: _poller is null, _poller);
                 connection.Tag = osd;
                 connection.Send(StorageMessageType.MsgHello, new Hello { Osd = _osd, Identity = $"osd.{_osd}", Nonce = _nonce }, ReadOnlySpan<byte>.Empty);
                 _peers[osd] = connection;
@@ -145,7 +152,7 @@ public sealed class OsdMessenger : IDisposable
             {
                 return;
             }
-            FramedConnection connection = FramedConnection.Accept(socket, OnInbound, OnInboundClosed, dedicatedReceiver: true);
+            FramedConnection connection = FramedConnection.Accept(socket, OnInbound, OnInboundClosed, dedicatedReceiver: _poller is null, _poller);
             lock (_lock)
             {
                 if (_stop.IsCancellationRequested)

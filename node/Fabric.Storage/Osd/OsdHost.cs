@@ -25,6 +25,8 @@ namespace Fabric.Storage.Osd;
 public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 {
     private readonly EventLoopQueue _events = new();
+    private readonly Action<int, StorageMessageType, IMessage, DataBuffer> _osdInline;
+    private readonly Action<long, StorageMessageType, IMessage, DataBuffer> _clientInline;
     private readonly IObjectStore _store;
     private readonly OsdMessenger _messenger;
     private readonly TimeProvider _time;
@@ -45,10 +47,21 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         _startTimestamp = _time.GetTimestamp();
         _logger = logger ?? NullLogger.Instance;
         _reportFailure = reportFailure;
-        _messenger = new OsdMessenger(osd, listen, (ulong)RandomNumberGenerator.GetInt32(int.MaxValue));
+        // Connections are received on the loop thread (the queue's poller): their messages reach the core right
+        // there, in order with the hello before them. Anything arriving on another thread (a connection closed
+        // from elsewhere) is posted.
+        _messenger = new OsdMessenger(osd, listen, (ulong)RandomNumberGenerator.GetInt32(int.MaxValue), _events.Poller);
         Core = new OsdCore(osd, store, this, options);
+        // Bound once: a method group converted per message would allocate a delegate each time.
+        _osdInline = Core.OnOsdMessage;
+        _clientInline = Core.OnClientMessage;
         _messenger.OnOsdMessage = (from, type, header, data) =>
         {
+            if (OnLoop)
+            {
+                RunInline(_osdInline, from, type, header, data);
+                return;
+            }
             data.AddRef();
             Post(() =>
             {
@@ -64,6 +77,11 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         };
         _messenger.OnClientMessage = (connection, type, header, data) =>
         {
+            if (OnLoop)
+            {
+                RunInline(_clientInline, connection, type, header, data);
+                return;
+            }
             data.AddRef();
             Post(() =>
             {
@@ -77,7 +95,15 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
                 }
             });
         };
-        _messenger.OnClientHello = (connection, identity) => Post(() => Core.OnClientHello(connection, identity));
+        _messenger.OnClientHello = (connection, identity) =>
+        {
+            if (OnLoop)
+            {
+                Core.OnClientHello(connection, identity);
+                return;
+            }
+            Post(() => Core.OnClientHello(connection, identity));
+        };
         _messenger.OnClientClosed = connection => Post(() => Core.OnClientClosed(connection));
         _messenger.OnPeerUnreachable = peer =>
         {
@@ -167,6 +193,10 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         {
             _loop.Join(TimeSpan.FromSeconds(5));
         }
+        if (!_loop.IsAlive)
+        {
+            _events.Dispose();
+        }
     }
 
     void IOsdEnvironment.SendToOsd(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) =>
@@ -210,6 +240,23 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         _events.TryAdd(action); // False only when stopped meanwhile.
     }
 
+    private bool OnLoop => Thread.CurrentThread == _loop;
+
+    /// <summary>A message received on the loop thread, handled at once (the caller keeps the data alive for the
+    /// call): a failure is logged as a posted event's would be, and the sync rule applies after it.</summary>
+    private void RunInline<TFrom>(Action<TFrom, StorageMessageType, IMessage, DataBuffer> handler, TFrom from, StorageMessageType type, IMessage header, DataBuffer data)
+    {
+        try
+        {
+            handler(from, type, header, data);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "osd.{Osd}: handling a {Type} message failed", Id, type);
+        }
+        SyncIfDue();
+    }
+
     private Task<T> Call<T>(Func<T> func, CancellationToken cancellationToken)
     {
         var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -225,6 +272,14 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
             }
         });
         return tcs.Task.WaitAsync(cancellationToken);
+    }
+
+    private void SyncIfDue()
+    {
+        if (_store.UnsyncedBatches >= SyncBatchesMax || _store.OldestUnsyncedAge >= SyncDelayMax)
+        {
+            _store.SyncWritten();
+        }
     }
 
     /// <summary>Batches that wait for a sync while the loop stays busy: beyond this many, or this age, the loop
@@ -243,10 +298,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
             try
             {
                 action();
-                if (_store.UnsyncedBatches >= SyncBatchesMax || _store.OldestUnsyncedAge >= SyncDelayMax)
-                {
-                    _store.SyncWritten();
-                }
+                SyncIfDue();
             }
             catch (Exception e)
             {

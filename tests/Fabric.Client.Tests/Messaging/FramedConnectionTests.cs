@@ -10,27 +10,31 @@ namespace Fabric.Client.Tests.Messaging;
 /// The storage transport over real loopback TCP: frames of every size (small ones copied, large ones sent
 /// by reference and received into their own buffer) arrive complete and in order, also from several
 /// senders at once and when the receiver is slow (the send side then finishes asynchronously); a
-/// malformed frame closes the connection. Each runs with the async receiver and with the dedicated
-/// receiver thread the OSD uses.
+/// malformed frame closes the connection. Each runs with the three receivers: async (clients), a dedicated
+/// receiver thread, and polled on the owner's thread (a <see cref="FramePoller"/>: the OSD's event loop).
 /// </summary>
 public sealed class FramedConnectionTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Frames_of_every_size_arrive_whole_and_in_order_even_with_a_slow_receiver(bool dedicatedReceiver)
+    [InlineData("async")]
+    [InlineData("thread")]
+    [InlineData("polled")]
+    public async Task Frames_of_every_size_arrive_whole_and_in_order_even_with_a_slow_receiver(string mode)
     {
+        using var poll = new PollerThread();
+        bool dedicatedReceiver = mode == "thread";
+        FramePoller? poller = mode == "polled" ? poll.Poller : null;
         int[] sizes = [0, 1, 4096, 16383, 16384, 65535, FramedConnection.LargeFrameBytes, 300_000, 1 << 20, (4 << 20) + 7];
         var received = new List<(ulong Seq, byte[] Data)>();
-        var all = new TaskCompletionSource();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         int expected = sizes.Length * 6;
         using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
         Task<Socket> accepted = listener.AcceptAsync();
-        FramedConnection client = FramedConnection.Connect(listener.LocalEndPoint!, (_, _, _, _) => { }, _ => { }, dedicatedReceiver);
+        FramedConnection client = FramedConnection.Connect(listener.LocalEndPoint!, (_, _, _, _) => { }, _ => { }, dedicatedReceiver, poller);
         FramedConnection server = FramedConnection.Accept(await accepted, (_, type, header, data) =>
         {
             Assert.Equal(StorageMessageType.MsgPing, type);
@@ -47,7 +51,7 @@ public sealed class FramedConnectionTests
                     all.TrySetResult();
                 }
             }
-        }, _ => all.TrySetException(new IOException("closed")), dedicatedReceiver);
+        }, _ => all.TrySetException(new IOException("closed")), dedicatedReceiver, poller);
 
         // Three senders at once, each in its own order of sizes, mixing copied and by-reference data.
         ulong next = 0;
@@ -92,12 +96,14 @@ public sealed class FramedConnectionTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_malformed_frame_closes_the_connection(bool dedicatedReceiver)
+    [InlineData("async")]
+    [InlineData("thread")]
+    [InlineData("polled")]
+    public async Task A_malformed_frame_closes_the_connection(string mode)
     {
-        var closed = new TaskCompletionSource();
-        (Socket raw, FramedConnection server) = await RawPeerAndServer(_ => closed.TrySetResult(), dedicatedReceiver);
+        using var poll = new PollerThread();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        (Socket raw, FramedConnection server) = await RawPeerAndServer(_ => closed.TrySetResult(), mode == "thread", mode == "polled" ? poll.Poller : null);
         using Socket rawPeer = raw;
         // A length beyond the frame limit.
         await raw.SendAsync(new byte[] { 0xFF, 0xFF, 0xFF, 0x7F, 1, 0, 0, 0, 0 });
@@ -108,7 +114,7 @@ public sealed class FramedConnectionTests
     [Fact]
     public async Task Closing_a_connection_ends_its_receiver_thread_and_the_peer_sees_the_end()
     {
-        var closed = new TaskCompletionSource();
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         (Socket raw, FramedConnection server) = await RawPeerAndServer(_ => closed.TrySetResult(), dedicatedReceiver: true);
         using Socket rawPeer = raw;
         string thread = $"frames-rx.{server.Id}";
@@ -122,15 +128,111 @@ public sealed class FramedConnectionTests
         Assert.Equal(0, await raw.ReceiveAsync(one, SocketFlags.None).WaitAsync(Deadline));
     }
 
+    [Fact]
+    public async Task A_polled_connection_is_received_on_the_polling_thread_in_bounded_turns_and_leaves_the_poller_when_closed()
+    {
+        using var poller = new FramePoller();
+        var threads = new HashSet<int>();
+        int frames = 0;
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var raw = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await raw.ConnectAsync(listener.LocalEndPoint!);
+        using Socket rawPeer = raw;
+        FramedConnection server = FramedConnection.Accept(await listener.AcceptAsync(), (_, _, _, _) =>
+        {
+            threads.Add(Environment.CurrentManagedThreadId);
+            frames++;
+        }, _ => closed.TrySetResult(), poller: poller);
+        Assert.Equal(1, poller.Count);
+
+        // 20,000 small frames in one burst (2.2 MB): a turn is bounded (64 reads' worth of frames, or 8 MiB), so
+        // the first poll delivers some of them, not all, and later polls deliver the rest in order.
+        const int count = 20_000;
+        var burst = new System.Buffers.ArrayBufferWriter<byte>();
+        for (int i = 0; i < count; i++)
+        {
+            FrameCodec.Write(burst, StorageMessageType.MsgPing, new Ping { Nonce = (ulong)i }, new byte[100]);
+        }
+        Task sending = raw.SendAsync(burst.WrittenMemory).AsTask();
+        DateTime deadline = DateTime.UtcNow + Deadline;
+        int afterFirst = -1;
+        while (frames < count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"only {frames} of {count} frames arrived");
+            if (poller.Poll(timeoutMs: 100) > 0 && afterFirst < 0)
+            {
+                afterFirst = frames;
+            }
+        }
+        await sending;
+        Assert.InRange(afterFirst, 1, count - 1);
+        Assert.Equal([Environment.CurrentManagedThreadId], threads);
+
+        // Closed by the peer: the next poll sees the end, the connection closes and leaves the poller.
+        raw.Shutdown(SocketShutdown.Both);
+        while (!server.IsClosed)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the peer's end was not seen");
+            poller.Poll(timeoutMs: 100);
+        }
+        await closed.Task.WaitAsync(Deadline);
+        Assert.Equal(0, poller.Count);
+    }
+
+    [Fact]
+    public async Task Wake_makes_a_blocked_poll_return()
+    {
+        using var poller = new FramePoller();
+        Task<int> blocked = Task.Factory.StartNew(() => poller.Poll(timeoutMs: -1), TaskCreationOptions.LongRunning);
+        await Task.Delay(50);
+        Assert.False(blocked.IsCompleted);
+        poller.Wake();
+        Assert.Equal(0, await blocked.WaitAsync(Deadline));
+    }
+
+    /// <summary>A thread that polls a <see cref="FramePoller"/> until disposed, as the OSD's event loop does.</summary>
+    private sealed class PollerThread : IDisposable
+    {
+        private readonly Thread _thread;
+        private volatile bool _stop;
+
+        public PollerThread()
+        {
+            _thread = new Thread(() =>
+            {
+                while (!_stop)
+                {
+                    Poller.Poll(timeoutMs: -1);
+                }
+            }) { IsBackground = true, Name = "test-poller" };
+            _thread.Start();
+        }
+
+        public FramePoller Poller { get; } = new();
+
+        public void Dispose()
+        {
+            Assert.NotEqual(_thread, Thread.CurrentThread); // a callback must not dispose the thread it runs on
+            _stop = true;
+            Poller.Wake();
+            _thread.Join();
+            Poller.Dispose();
+        }
+    }
+
     /// <summary>A plain socket connected to a FramedConnection that accepted it.</summary>
-    private static async Task<(Socket Raw, FramedConnection Server)> RawPeerAndServer(Action<FramedConnection> onClosed, bool dedicatedReceiver)
+    private static async Task<(Socket Raw, FramedConnection Server)> RawPeerAndServer(Action<FramedConnection> onClosed, bool dedicatedReceiver,
+        FramePoller? poller = null)
     {
         using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen();
         var raw = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await raw.ConnectAsync(listener.LocalEndPoint!);
-        FramedConnection server = FramedConnection.Accept(await listener.AcceptAsync(), (_, _, _, _) => { }, onClosed, dedicatedReceiver);
+        FramedConnection server = FramedConnection.Accept(await listener.AcceptAsync(), (_, _, _, _) => { }, onClosed, dedicatedReceiver, poller);
         return (raw, server);
     }
 
