@@ -29,6 +29,9 @@ touch "$ROOT/artifacts/.build-stamp"
 
 RESULTS="$ROOT/artifacts/test-results"
 rm -rf "$RESULTS"; mkdir -p "$RESULTS"
+# Integration test clusters leave their node and console logs here when they are disposed (read them after a failure).
+export FABRIC_IT_LOG_DIR="${FABRIC_IT_LOG_DIR:-$ROOT/artifacts/it-logs}"
+rm -rf "$FABRIC_IT_LOG_DIR"
 
 if [[ $# -gt 0 ]]; then
   projects=()

@@ -55,7 +55,7 @@ public sealed class HaRestartTests(ITestOutputHelper output)
 
         // The disk: every write flushed before the kill is there.
         var stop = await cluster.CliAsync("vm", "stop", "a", "--json");
-        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.True(stop.ExitCode == 0, stop.ToString() + "\n" + cluster.Logs());
         var (contiguous, gap) = await MigrationCluster.ReadCounterAsync(cluster, "adisk");
         output.WriteLine($"counter on disk 1..{contiguous}; FLUSHED {flushedBefore} printed before the kill");
         Assert.True(contiguous >= flushedBefore, $"A printed FLUSHED {flushedBefore} before the kill, the disk holds count-1..{contiguous}");

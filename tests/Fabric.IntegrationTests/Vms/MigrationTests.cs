@@ -103,7 +103,7 @@ public sealed class MigrationTests(ITestOutputHelper output)
         // The counter: stop A (its guest syncs), then every block up to the last one it printed as flushed is there, no gap.
         var last = VmCli.MaxNumber(await VmCli.ConsoleAsync(cluster, "a"), "FLUSHED");
         var stop = await cluster.CliAsync("vm", "stop", "a", "--json");
-        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.True(stop.ExitCode == 0, stop.ToString() + "\n" + cluster.Logs());
         var (contiguous, after) = await MigrationCluster.ReadCounterAsync(cluster, "adisk");
         output.WriteLine($"counter on disk: 1..{contiguous} contiguous; last printed FLUSHED {last}");
         Assert.True(contiguous >= last, $"A printed FLUSHED {last} but the disk holds count-1..{contiguous} only");
@@ -158,7 +158,7 @@ public sealed class MigrationTests(ITestOutputHelper output)
 
         var last = VmCli.MaxNumber(await VmCli.ConsoleAsync(cluster, "a"), "FLUSHED");
         var stop = await cluster.CliAsync("vm", "stop", "a", "--json");
-        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.True(stop.ExitCode == 0, stop.ToString() + "\n" + cluster.Logs());
         var (contiguous, after) = await MigrationCluster.ReadCounterAsync(cluster, "adisk");
         output.WriteLine($"counter on disk: 1..{contiguous}; last printed FLUSHED {last}");
         Assert.True(contiguous >= last, $"A printed FLUSHED {last} but the disk holds count-1..{contiguous} only");

@@ -167,7 +167,7 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
 
         // The hung guest never powers off: stop forces it after its 3 s stop timeout.
         var stop = await CliRun.RunAsync(["vm", "stop", "hung", "--json", "--home", Cluster.Home, "--config", Cluster.ConfigPath], timeout: TimeSpan.FromSeconds(60));
-        Assert.True(stop.ExitCode == 0, stop.ToString());
+        Assert.True(stop.ExitCode == 0, stop.ToString() + "\n" + Cluster.Logs());
         Assert.Equal("stopped", (string)stop.Json["state"]!);
         Assert.DoesNotContain("FABRIC-GUEST-POWERDOWN", await VmCli.ConsoleAsync(Cluster, "hung"));
         Assert.Equal(0, (await Cluster.CliAsync("vm", "rm", "hung")).ExitCode);
