@@ -41,6 +41,9 @@ public sealed class VmProcess
     private TaskCompletionSource? _rebooted;
     private VmState _state = VmState.Starting;
     private string _reason = "starting";
+    // Set once QEMU has ended and the final state is decided: later state changes (a stop that raced the exit)
+    // are dropped, or they would publish "stopping" over "stopped" and nothing would ever correct it.
+    private VmStateChange? _final;
 
     internal VmProcess(VmRuntime runtime, VmRuntimeOptions options, IVmDisks disks, ISwitchPorts ports, VmSpec spec,
         ulong generation, QemuAccel accel, bool incoming, int restarts)
@@ -344,10 +347,13 @@ public sealed class VmProcess
         else if (Migrating) { state = VmState.Crashed; reason = $"QEMU died during an outgoing migration ({exit}): the destination may own the VM now"; }
         else { state = VmState.Crashed; reason = $"QEMU ended unexpectedly ({exit}): {LastLine(Qemu.LogTail())}"; }
         _options.Log?.Invoke($"vm {Name}: qemu ended ({exit}): {state} ({reason})");
-        // An incoming VM that never took over is not this node's to report.
-        var change = SetState(state, reason, publish: !_incomingPending, exit, _migratedAway);
+        var change = SetState(state, reason, publish: false, exit, _migratedAway, final: true);
         Qemu.Dispose();
         _terminated.TrySetResult(change);
+        // Published after Terminated completes: whoever reacts to the final state (the node stops a VM it no
+        // longer wants) finds the VM terminated. Before OnTerminated, which may publish a restart's changes.
+        // An incoming VM that never took over is not this node's to report.
+        if (!_incomingPending) _runtime.Publish(change);
         _runtime.OnTerminated(this, change);
     }
 
@@ -384,14 +390,17 @@ public sealed class VmProcess
         }
     }
 
-    internal VmStateChange SetState(VmState state, string reason, bool publish = true, QemuExit? exit = null, bool migratedAway = false)
+    internal VmStateChange SetState(VmState state, string reason, bool publish = true, QemuExit? exit = null, bool migratedAway = false,
+        bool final = false)
     {
         VmStateChange change;
         lock (_gate)
         {
+            if (_final is { } decided) return decided;
             _state = state;
             _reason = reason;
             change = new VmStateChange(Name, state, reason, _options.TimeProvider.GetUtcNow(), exit, migratedAway);
+            if (final) _final = change;
         }
         if (publish) _runtime.Publish(change);
         return change;
@@ -405,6 +414,12 @@ public sealed class VmProcess
         try
         {
             if (Terminated.IsCompleted) return VmOperationResult.Success;
+            if (Qemu is { HasExited: true })
+            {
+                // QEMU already ended (the guest powered off): the exit path decides the final state and cleans up.
+                await Terminated.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return VmOperationResult.Success;
+            }
             _stopRequested = true;
             SetState(VmState.Stopping, "stop requested");
             try

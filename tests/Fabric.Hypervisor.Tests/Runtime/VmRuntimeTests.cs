@@ -81,6 +81,37 @@ public class VmRuntimeTests(GuestImageFixture guest) : IDisposable
     }
 
     [QemuFact]
+    public async Task A_stop_that_races_the_guests_own_poweroff_never_publishes_stopping_after_stopped()
+    {
+        // The node's reconciler stops a VM it no longer wants the moment it sees "stopped" published, which is
+        // before the exit path has finished: that stop must not publish "stopping" over the final state (the CI
+        // failure: a VM stuck in "stopping: stop requested" forever).
+        await using var node = Node();
+        var stops = new List<Task<VmOperationResult>>();
+        node.Runtime.StateChanged += c =>
+        {
+            if (c.Name == "off" && c.State == VmState.Stopped)
+            {
+                lock (stops) stops.Add(node.Runtime.StopAsync("off"));
+            }
+        };
+        Assert.True((await node.Runtime.StartAsync(VmHarness.Spec("off", powerOff: true))).Ok);
+        var stopped = await node.WaitForStateAsync("off", VmState.Stopped, VmHarness.BootDeadline);
+        Assert.Equal("guest powered off", stopped.Reason);
+        Task<VmOperationResult>[] racing;
+        lock (stops) racing = stops.ToArray();
+        var race = Assert.Single(racing);
+        await race.WaitAsync(TimeSpan.FromSeconds(60)); // not found, or success: either way it ends
+        // Changes are delivered in order: once a later VM's first change arrives, every change of "off" has.
+        Assert.True((await node.Runtime.StartAsync(VmHarness.Spec("marker"))).Ok);
+        await node.WaitForStateAsync("marker", VmState.Starting, TimeSpan.FromSeconds(30));
+        var after = node.Changes.Where(c => c.Name == "off").SkipWhile(c => c.State != VmState.Stopped).ToList();
+        Assert.True(after.All(c => c.State == VmState.Stopped), "published after the final state: " +
+            string.Join(" | ", after.Select(c => $"{c.State} ({c.Reason})")));
+        Assert.Null(node.Runtime.GetStatus("off"));
+    }
+
+    [QemuFact]
     public async Task Stop_of_a_guest_that_ignores_the_power_button_is_forced_after_its_timeout()
     {
         await using var node = Node();
