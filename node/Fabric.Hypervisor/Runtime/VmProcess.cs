@@ -349,10 +349,13 @@ public sealed class VmProcess
         _options.Log?.Invoke($"vm {Name}: qemu ended ({exit}): {state} ({reason})");
         var change = SetState(state, reason, publish: false, exit, _migratedAway, final: true);
         Qemu.Dispose();
+        // In this order: the name is free before anyone awaiting Terminated looks (a migration's caller checks
+        // that the destination holds no VM); the final state is published after Terminated completes, so that
+        // whoever reacts to it (the node stops a VM it no longer wants) finds the VM terminated; and before
+        // OnTerminated, which may publish a restart's changes. An incoming VM that never took over is not this
+        // node's to report.
+        _runtime.Release(Name, this);
         _terminated.TrySetResult(change);
-        // Published after Terminated completes: whoever reacts to the final state (the node stops a VM it no
-        // longer wants) finds the VM terminated. Before OnTerminated, which may publish a restart's changes.
-        // An incoming VM that never took over is not this node's to report.
         if (!_incomingPending) _runtime.Publish(change);
         _runtime.OnTerminated(this, change);
     }
@@ -401,9 +404,21 @@ public sealed class VmProcess
             _reason = reason;
             change = new VmStateChange(Name, state, reason, _options.TimeProvider.GetUtcNow(), exit, migratedAway);
             if (final) _final = change;
+            // Under the gate (the channel write never blocks), so that changes leave in the order they were made.
+            if (publish) _runtime.Publish(change);
         }
-        if (publish) _runtime.Publish(change);
         return change;
+    }
+
+    /// <summary>Publishes the current state (the launch's outcome), unless the final state was decided meanwhile:
+    /// the exit path publishes that one, and nothing may follow it.</summary>
+    internal void PublishCurrent()
+    {
+        lock (_gate)
+        {
+            if (_final is not null) return;
+            _runtime.Publish(new VmStateChange(Name, _state, _reason, _options.TimeProvider.GetUtcNow()));
+        }
     }
 
     // ---- lifecycle ----

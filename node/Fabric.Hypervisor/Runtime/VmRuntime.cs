@@ -93,7 +93,7 @@ public sealed class VmRuntime : IAsyncDisposable
             Publish(new VmStateChange(spec.Name, VmState.Stopped, r.Error!, _options.TimeProvider.GetUtcNow()));
             return r;
         }
-        Publish(new VmStateChange(spec.Name, vm.State, vm.Reason, _options.TimeProvider.GetUtcNow()));
+        vm.PublishCurrent();
         return r;
     }
 
@@ -227,10 +227,9 @@ public sealed class VmRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>Called once by a VM whose QEMU ended and was cleaned up.</summary>
+    /// <summary>Called once by a VM whose QEMU ended, was cleaned up and released its name.</summary>
     internal void OnTerminated(VmProcess vm, VmStateChange change)
     {
-        Release(vm.Name, vm);
         // Never restart a VM that died while migrating out: the destination may be running it already
         // (the node decides from the destination's outcome).
         if (change.State == VmState.Crashed && vm.Spec.Restart == "on-crash" && !vm.Migrating && !_disposing.IsCancellationRequested)
