@@ -75,7 +75,12 @@ public sealed class MigrationSource
         using var events = qmp.Subscribe();
         var clock = Stopwatch.StartNew();
         _ranHere = before == VmState.Running;
-        _downtimeLimitMs = DowntimeSteps.LimitFor(_request.DowntimeLimitMs, _request.InitialDowntimeLimitMs, 1);
+        // Post-copy gets the requested limit from the start, never the small first steps: QEMU 7.2 under TCG crashes
+        // the guest on the destination of a post-copy migration whose downtime-limit is 25 ms in about 1 run in 3
+        // (plain QEMU, no Fabric code: 7 of 28 at 25 ms, 0 of 110 at 300 ms; see the Hypervisor README).
+        _downtimeLimitMs = _request.Postcopy
+            ? _request.DowntimeLimitMs
+            : DowntimeSteps.LimitFor(_request.DowntimeLimitMs, _request.InitialDowntimeLimitMs, 1);
         _vm.Migrating = true;
         _vm.SetState(VmState.Migrating, $"migrating to {Destination}");
         try
