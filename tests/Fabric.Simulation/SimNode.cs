@@ -20,7 +20,9 @@ public sealed class SimNode : IOsdEnvironment
         _cluster = cluster;
         Id = id;
         _random = random;
-        Disk = new MemoryObjectStore(autoSync: false);
+        // Every other seed places every whole-block write in the slot file (the node's threshold is 16 blocks, more
+        // than a simulated object holds), so crashes and recovery meet placed blocks as often as inline ones.
+        Disk = new MemoryObjectStore(autoSync: false, placedWriteBlocks: cluster.Seed % 2 == 0 ? 1 : ObjectBlocks.PlacedWriteBlocks);
     }
 
     public int Id { get; }

@@ -62,7 +62,8 @@ public sealed class SimRun
         {
             string? failure = run.Run(faultSeconds);
             return (failure is null, failure ?? $"ok: {run._workload.WritesAcked} writes, {run._workload.ReadsChecked} reads, volume: {run._volume.WritesAcked} writes, "
-                + $"{run._volume.SnapshotsTaken} snapshots ({run._volume.SnapshotReadsChecked} reads), {run._volume.Rollbacks} rollbacks, {run._volume.FencedRefusals} fenced refusals; {run.EventsExecuted} events", run);
+                + $"{run._volume.SnapshotsTaken} snapshots ({run._volume.SnapshotReadsChecked} reads), {run._volume.Rollbacks} rollbacks, {run._volume.FencedRefusals} fenced refusals; "
+                + $"{run._cluster.Nodes.Values.Sum(n => n.Disk.Slots?.UsedSlots ?? 0)} placed blocks at the end; {run.EventsExecuted} events", run);
         }
         catch (Exception e)
         {
@@ -137,6 +138,11 @@ public sealed class SimRun
         if (divergence is not null)
         {
             return "replicas diverged: " + divergence + "\n--- fault log ---\n" + Log;
+        }
+        string? slots = CheckSlots();
+        if (slots is not null)
+        {
+            return "slot map: " + slots + "\n--- fault log ---\n" + Log;
         }
         StateDigest = Digest();
         return null;
@@ -216,10 +222,14 @@ public sealed class SimRun
                 int[] acting = PlacementMap.Build(_cluster.Monitor.Current).Get(pg)!.Acting;
                 int victim = acting.Length == 0 ? 0 : acting[random.Next(acting.Length)];
                 Span<byte> prefix = stackalloc byte[16];
-                int n = StoreKeys.PgPrefix(prefix, random.Next(4) == 0 ? StoreKeys.CloneDataKind : StoreKeys.DataKind, pg.Packed);
-                if (victim > 0 && _cluster.Nodes[victim].Disk.FlipRandomBit(random, prefix[..n]))
+                int kind = random.Next(4);
+                int n = StoreKeys.PgPrefix(prefix, kind == 0 ? StoreKeys.CloneDataKind : kind == 1 ? StoreKeys.PlacedKind : StoreKeys.DataKind, pg.Packed);
+                bool flipped = victim > 0 && (kind == 1
+                    ? _cluster.Nodes[victim].Disk.FlipRandomPlacedBit(random, prefix[..n])
+                    : _cluster.Nodes[victim].Disk.FlipRandomBit(random, prefix[..n]));
+                if (flipped)
                 {
-                    Note($"flip a bit in pg {pg} on n{victim}");
+                    Note($"flip a bit in {(kind == 1 ? "a placed block" : "a block")} of pg {pg} on n{victim}");
                 }
             }
             else if (roll < 40)
@@ -366,6 +376,39 @@ public sealed class SimRun
     }
 
     /// <summary>Every acting member of every PG holds the same objects, versions and bytes.</summary>
+    /// <summary>
+    /// On every node, once its writes are durable: each slot in use belongs to exactly one placed record and each
+    /// record's slot is in use (no slot leaked by a crash, an abandoned write or a recovery, none shared).
+    /// </summary>
+    private string? CheckSlots()
+    {
+        foreach ((int id, SimNode node) in _cluster.Nodes)
+        {
+            node.Disk.Sync();
+            var claimed = new HashSet<long>();
+            string? problem = null;
+            node.Disk.Scan([StoreKeys.PlacedKind], (_, value) =>
+            {
+                long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[4..]);
+                if (!claimed.Add(slot) || !node.Disk.Slots!.IsUsed(slot))
+                {
+                    problem = $"n{id}: slot {slot} claimed twice or free";
+                    return false;
+                }
+                return true;
+            });
+            if (problem is not null)
+            {
+                return problem;
+            }
+            if (claimed.Count != node.Disk.Slots!.UsedSlots)
+            {
+                return $"n{id}: {node.Disk.Slots.UsedSlots} slots in use for {claimed.Count} placed records";
+            }
+        }
+        return null;
+    }
+
     private string? CheckConvergence()
     {
         ClusterMap map = _cluster.Monitor.Current;

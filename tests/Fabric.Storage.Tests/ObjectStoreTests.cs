@@ -144,14 +144,17 @@ public class ObjectStoreTests : IDisposable
         Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(store, 7, "obj", 0, Span<byte>.Empty));
     }
 
-    [Fact]
-    public void A_flipped_bit_deep_in_a_long_read_is_reported_as_a_checksum_mismatch()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_flipped_bit_deep_in_a_long_read_is_reported_as_a_checksum_mismatch(bool placed)
     {
-        var store = new MemoryObjectStore(autoSync: true);
+        // A 200-block write is placed in the slot file when the store has one, inline otherwise.
+        var store = new MemoryObjectStore(autoSync: true, slots: placed);
         IStoreBatch batch = store.CreateBatch();
         ObjectBlocks.AddWrite(store, batch, 1, "o", 0, 200 * ObjectBlocks.BlockSize, new byte[200 * ObjectBlocks.BlockSize], zero: false);
         store.Write(batch, null);
-        Assert.True(store.FlipRandomBit(new Random(5), [StoreKeys.DataKind]));
+        Assert.True(placed ? store.FlipRandomSlotBit(new Random(5)) : store.FlipRandomBit(new Random(5), [StoreKeys.DataKind]));
         Assert.Equal(BlockReadStatus.ChecksumMismatch, ObjectBlocks.Read(store, 1, "o", 100, new byte[200 * ObjectBlocks.BlockSize - 100]));
     }
 

@@ -72,7 +72,7 @@ public class ScrubTests
         PgMapping mapping = PlacementMap.Build(cluster.Map).Get(pg)!;
         int replica = mapping.Acting.Last(o => o != mapping.Primary);
         IStoreBatch batch = cluster.Stores[replica].CreateBatch();
-        ObjectBlocks.AddDelete(batch, pg.Packed, "o11");
+        ObjectBlocks.AddDelete(cluster.Stores[replica], batch, pg.Packed, "o11");
         cluster.Stores[replica].Write(batch, null);
 
         // Writes keep flowing while the chunks are compared (they wait only for their own chunk).

@@ -14,7 +14,8 @@ namespace Fabric.Storage.Tests;
 /// </summary>
 public class SnapshotModelTests
 {
-    private const int ObjectSize = 64 << 10;
+    // 32 blocks: writes of 16 whole blocks or more are placed in the slot file, smaller ones stay inline.
+    private const int ObjectSize = 128 << 10;
     private const int Objects = 3;
 
     [Fact]
@@ -75,7 +76,7 @@ public class SnapshotModelTests
                 if (roll < 35)
                 {
                     int offset = random.Next(ObjectSize);
-                    int length = 1 + random.Next(Math.Min(ObjectSize - offset, 20000));
+                    int length = 1 + random.Next(Math.Min(ObjectSize - offset, random.Next(2) == 0 ? 20000 : ObjectSize));
                     byte[] data = Fill(length, random.Next());
                     trace.Add($"write {name} {offset}+{length}");
                     Write(osd, name, offset, data);
@@ -160,6 +161,7 @@ public class SnapshotModelTests
 
     private static void Verify(SingleOsd osd, Dictionary<string, State> head, SortedDictionary<ulong, Dictionary<string, State>> snaps, List<string> trace)
     {
+        AssertSlotsMatchRecords(osd.Store);
         foreach ((string name, State expected) in head)
         {
             Check(osd, name, 0, expected, "head");
@@ -198,6 +200,22 @@ public class SnapshotModelTests
         byte[] data = new byte[length];
         new Random(seed).NextBytes(data);
         return data;
+    }
+
+    /// <summary>Every slot in use belongs to exactly one placed record and every placed record's slot is in use:
+    /// no slot leaked, none shared.</summary>
+    internal static void AssertSlotsMatchRecords(MemoryObjectStore store)
+    {
+        var claimed = new HashSet<long>();
+        store.Scan([StoreKeys.PlacedKind], (key, value) =>
+        {
+            Assert.Equal(ObjectBlocks.PlacedValueSize, value.Length);
+            long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[4..]);
+            Assert.True(claimed.Add(slot), $"slot {slot} claimed twice");
+            Assert.True(store.Slots!.IsUsed(slot), $"slot {slot} of a record is free");
+            return true;
+        });
+        Assert.Equal(claimed.Count, store.Slots!.UsedSlots);
     }
 
     private static List<string> CloneBlocks(SingleOsd osd)

@@ -232,7 +232,7 @@ public sealed partial class OsdCore
             }
             if (d.Kind != OsdOpKind.OsdOpStat && !latest.ContainsKey(d.Object))
             {
-                ObjectBlocks.AddDelete(batch, pg.Packed, d.Object);
+                ObjectBlocks.AddDelete(_store, batch, pg.Packed, d.Object);
                 PersistMissing(pg, batch, d.Object, AnyVersion);
             }
         }
@@ -258,7 +258,7 @@ public sealed partial class OsdCore
         {
             if (RemovesObject(e))
             {
-                ObjectBlocks.AddDelete(batch, pg.Packed, name);
+                ObjectBlocks.AddDelete(_store, batch, pg.Packed, name);
                 ClearMissing(pg, batch, name);
                 continue;
             }
@@ -312,7 +312,7 @@ public sealed partial class OsdCore
         {
             if (!wanted.TryGetValue(name, out ulong version))
             {
-                ObjectBlocks.AddDelete(batch, pg.Packed, name);
+                ObjectBlocks.AddDelete(_store, batch, pg.Packed, name);
             }
             else if (version == meta.Version)
             {
@@ -374,7 +374,8 @@ public sealed partial class OsdCore
     {
         IStoreBatch batch = _store.CreateBatch();
         Span<byte> prefix = stackalloc byte[16];
-        foreach (byte kind in new[] { StoreKeys.ObjectKind, StoreKeys.DataKind, StoreKeys.CloneDataKind, StoreKeys.LogKind, StoreKeys.MissingKind, StoreKeys.InfoKind, StoreKeys.ScrubKind })
+        ObjectBlocks.AddFreePlaced(_store, batch, prefix[..StoreKeys.PgPrefix(prefix, StoreKeys.PlacedKind, pg.Packed)]);
+        foreach (byte kind in new[] { StoreKeys.ObjectKind, StoreKeys.DataKind, StoreKeys.PlacedKind, StoreKeys.CloneDataKind, StoreKeys.LogKind, StoreKeys.MissingKind, StoreKeys.InfoKind, StoreKeys.ScrubKind })
         {
             int n = StoreKeys.PgPrefix(prefix, kind, pg.Packed);
             if (kind is StoreKeys.InfoKind or StoreKeys.ScrubKind)

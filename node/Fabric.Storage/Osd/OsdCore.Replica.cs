@@ -167,11 +167,11 @@ public sealed partial class OsdCore
     {
         if (push.Deleted)
         {
-            ObjectBlocks.AddDelete(batch, pg.Packed, push.Object);
+            ObjectBlocks.AddDelete(_store, batch, pg.Packed, push.Object);
         }
         else
         {
-            ObjectFamily.AddReplace(batch, pg.Packed, push.Object, push, data.Span);
+            ObjectFamily.AddReplace(_store, batch, pg.Packed, push.Object, push, data.Span);
         }
         ClearMissing(pg, batch, push.Object);
     }

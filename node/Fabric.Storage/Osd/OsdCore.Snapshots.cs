@@ -120,7 +120,7 @@ public sealed partial class OsdCore
         }
         if (entry.Kind == OsdOpKind.OsdOpDelete && !entry.Whiteout)
         {
-            ObjectBlocks.AddDelete(batch, pg.Packed, name);
+            ObjectBlocks.AddDelete(_store, batch, pg.Packed, name);
             return true;
         }
         ObjectHead head = ObjectFamily.ReadHead(_store, pg.Packed, name) ?? new ObjectHead();
@@ -166,7 +166,7 @@ public sealed partial class OsdCore
             case OsdOpKind.OsdOpRollback:
                 if (entry.HeadRemoved)
                 {
-                    ObjectBlocks.AddDelete(batch, pg.Packed, name);
+                    ObjectBlocks.AddDelete(_store, batch, pg.Packed, name);
                     return true;
                 }
                 if (entry.Whiteout)
@@ -181,7 +181,7 @@ public sealed partial class OsdCore
             case OsdOpKind.OsdOpTrimClone:
                 if (entry.HeadRemoved)
                 {
-                    ObjectBlocks.AddDelete(batch, pg.Packed, name);
+                    ObjectBlocks.AddDelete(_store, batch, pg.Packed, name);
                     return true;
                 }
                 ObjectFamily.AddTrim(_store, batch, pg.Packed, name, head, entry.SnapId);

@@ -63,6 +63,33 @@ public interface IObjectStore : IDisposable
 
     /// <summary>Capacity of the device under the store.</summary>
     long TotalBytes { get; }
+
+    /// <summary>
+    /// Whether the store has a slot file: 4 KiB slots outside the key/value store where large writes put their
+    /// blocks once (<see cref="ObjectBlocks"/>), instead of through the write-ahead log and then again into
+    /// the store's own files. Without one, every block is a value.
+    /// </summary>
+    bool HasSlots { get; }
+
+    /// <summary>The free-space map of the slot file (null without one).</summary>
+    SlotAllocator? Slots { get; }
+
+    /// <summary>Whole blocks a write must cover to be placed in the slot file (<see cref="ObjectBlocks.PlacedWriteBlocks"/>
+    /// on a node; the simulation lowers it so that its small objects take the placed path too).</summary>
+    int PlacedWriteBlocks { get; }
+
+    /// <summary>
+    /// Writes whole blocks into slots <paramref name="first"/>.. (allocated from <see cref="Slots"/>): visible to
+    /// <see cref="ReadSlots"/> at once, and durable before any batch written after this call is (the store syncs
+    /// the slot file before its log). Slots are never overwritten while a durable record points at them: a
+    /// block is rewritten into fresh slots and the old ones are freed with the batch that stops using them
+    /// (<see cref="IStoreBatch.FreeSlots"/>), so a crash leaves either the old record and its data or the new.
+    /// </summary>
+    void WriteSlots(long first, ReadOnlySpan<byte> data);
+
+    /// <summary>Reads whole slots into <paramref name="destination"/>; false when the slot file could not
+    /// deliver them (a short read or an I/O error: the caller treats the blocks as bad).</summary>
+    bool ReadSlots(long first, Span<byte> destination);
 }
 
 /// <summary>An atomic group of changes. Keys and values are copied on the call.</summary>
@@ -78,6 +105,10 @@ public interface IStoreBatch : IDisposable
 
     /// <summary>Deletes every key in [start, end).</summary>
     void DeleteRange(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end);
+
+    /// <summary>Frees slots this batch stops using; they return to <see cref="IObjectStore.Slots"/> only once
+    /// the batch is durable (until then a crash could bring back the records that point at them).</summary>
+    void FreeSlots(long first, int count);
 
     int Count { get; }
 }

@@ -14,14 +14,91 @@ public sealed class MemoryObjectStore : IObjectStore
     private SortedSet<Entry> _durable = new(EntryComparer.Instance);
     private readonly List<(MemoryBatch Batch, Action? OnDurable)> _pending = new();
     private long _usedBytes;
+    private readonly Dictionary<long, byte[]> _slotData = new();
 
-    public MemoryObjectStore(bool autoSync, long totalBytes = 64L << 30)
+    /// <param name="autoSync">Every batch is durable as soon as it is written.</param>
+    /// <param name="totalBytes">The capacity it reports.</param>
+    /// <param name="slots">Whether it has a slot file (<see cref="IObjectStore.HasSlots"/>). Slot data is durable
+    /// as soon as it is written: a crash loses only the batches, and with them the records of slots written
+    /// for them, which is what a synced-before-the-log slot file gives on a node.</param>
+    /// <param name="placedWriteBlocks">Whole blocks a write must cover to be placed (<see cref="IObjectStore.PlacedWriteBlocks"/>).</param>
+    public MemoryObjectStore(bool autoSync, long totalBytes = 64L << 30, bool slots = true, int placedWriteBlocks = ObjectBlocks.PlacedWriteBlocks)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(placedWriteBlocks, 1);
         _autoSync = autoSync;
         TotalBytes = totalBytes;
+        Slots = slots ? new SlotAllocator() : null;
+        PlacedWriteBlocks = placedWriteBlocks;
     }
 
-    public long UsedBytes => Interlocked.Read(ref _usedBytes);
+    public int PlacedWriteBlocks { get; }
+
+    public long UsedBytes => Interlocked.Read(ref _usedBytes) + (Slots?.UsedSlots ?? 0) * ObjectBlocks.BlockSize;
+
+    public bool HasSlots => Slots is not null;
+
+    public SlotAllocator? Slots { get; }
+
+    public void WriteSlots(long first, ReadOnlySpan<byte> data)
+    {
+        if (Slots is null || data.Length % ObjectBlocks.BlockSize != 0)
+        {
+            throw new InvalidOperationException("slot writes need a slot file and whole blocks");
+        }
+        lock (_lock)
+        {
+            for (int i = 0; i < data.Length / ObjectBlocks.BlockSize; i++)
+            {
+                _slotData[first + i] = data.Slice(i * ObjectBlocks.BlockSize, ObjectBlocks.BlockSize).ToArray();
+            }
+        }
+    }
+
+    public bool ReadSlots(long first, Span<byte> destination)
+    {
+        lock (_lock)
+        {
+            for (int i = 0; i < destination.Length / ObjectBlocks.BlockSize; i++)
+            {
+                Span<byte> block = destination.Slice(i * ObjectBlocks.BlockSize, ObjectBlocks.BlockSize);
+                if (_slotData.TryGetValue(first + i, out byte[]? data))
+                {
+                    data.CopyTo(block);
+                }
+                else
+                {
+                    block.Clear(); // Never written: what a sparse file reads.
+                }
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Flips one bit in the data of a slot in use; false when none is.</summary>
+    public bool FlipRandomSlotBit(Random random) => FlipRandomPlacedBit(random, [StoreKeys.PlacedKind]);
+
+    /// <summary>Flips one bit in the slot data of a random placed record under <paramref name="prefix"/>; false when none.</summary>
+    public bool FlipRandomPlacedBit(Random random, ReadOnlySpan<byte> prefix)
+    {
+        byte[] start = prefix.ToArray();
+        byte[] end = StoreKeys.PrefixEnd(prefix);
+        lock (_lock)
+        {
+            var candidates = Between(_durable, start, end)
+                .Where(e => e.Value!.Length == ObjectBlocks.PlacedValueSize)
+                .Select(e => BitConverter.ToInt64(e.Value!, 4))
+                .Where(s => _slotData.ContainsKey(s))
+                .ToList();
+            if (candidates.Count == 0)
+            {
+                return false;
+            }
+            byte[] victim = _slotData[candidates[random.Next(candidates.Count)]];
+            int bit = random.Next(victim.Length * 8);
+            victim[bit / 8] ^= (byte)(1 << (bit % 8));
+            return true;
+        }
+    }
 
     public long TotalBytes { get; }
 
@@ -120,6 +197,7 @@ public sealed class MemoryObjectStore : IObjectStore
                 return;
             }
             Apply(_durable, memoryBatch, trackSize: false);
+            memoryBatch.ReleaseSlots(Slots);
         }
         onDurable?.Invoke();
     }
@@ -143,6 +221,7 @@ public sealed class MemoryObjectStore : IObjectStore
             foreach ((MemoryBatch batch, _) in done)
             {
                 Apply(_durable, batch, trackSize: false);
+                batch.ReleaseSlots(Slots);
             }
         }
         foreach ((_, Action? onDurable) in done)
@@ -166,6 +245,8 @@ public sealed class MemoryObjectStore : IObjectStore
             }
             _usedBytes = used;
         }
+        // Allocations of lost batches go with them: the map is rebuilt from the durable records.
+        ObjectBlocks.RebuildSlots(this);
     }
 
     /// <summary>Flips one bit in a random value whose key starts with <paramref name="prefix"/>; false when none.</summary>
@@ -295,7 +376,14 @@ public sealed class MemoryObjectStore : IObjectStore
 
         public List<Change> Changes { get; } = new();
 
+        private PendingSlotFrees _frees;
+
         public int Count => Changes.Count;
+
+        public void FreeSlots(long first, int count) => _frees.Add(first, count);
+
+        /// <summary>The batch is durable: its freed slots may be handed out again.</summary>
+        public void ReleaseSlots(SlotAllocator? slots) => _frees.Release(slots);
 
         public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => Changes.Add(new Change(ChangeKind.Put, key.ToArray(), value.ToArray()));
 

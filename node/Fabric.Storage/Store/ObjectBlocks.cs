@@ -17,16 +17,35 @@ public enum BlockReadStatus
     ChecksumMismatch,
 }
 
+/// <summary>Visits one block of an object's head: its index and its stored value, inline ('D': crc + data) or
+/// placed ('P': crc + slot, <paramref name="placed"/>). Return false to stop.</summary>
+public delegate bool HeadBlockVisitor(uint index, ReadOnlySpan<byte> value, bool placed);
+
 /// <summary>
 /// Objects as 4 KiB blocks with a crc32c each (<see cref="StoreKeys"/>). Every read checks every
 /// block it touches; a partial-block write reads, checks, merges and re-checksums the block. Absent
 /// blocks are zeros (thin objects).
 /// </summary>
+/// <remarks>
+/// A head block is stored one of two ways. Inline ('D'): its crc and data are the key's value, written
+/// through the store's log: cheapest for small writes (one sync covers it). Placed ('P'): its data sits in a
+/// slot of the store's slot file, written once, and the value is its crc and slot; a write of at least
+/// <see cref="PlacedWriteBlocks"/> whole blocks goes there when the store has a slot file, which spares large
+/// writes the log, the memtable and the blob files (RESULTS.md, issue 4). A rewrite of a placed block always
+/// goes to a fresh slot (or inline) and frees the old slot with the batch (<see cref="IStoreBatch.FreeSlots"/>),
+/// so a durable record never points at overwritten data. Clones ('K') are always inline: copy-on-write
+/// copies a placed block's data, so a slot has exactly one owner.
+/// </remarks>
 public static class ObjectBlocks
 {
     public const int BlockSize = 4096;
     public const int BlockValueSize = BlockSize + 4;
+    public const int PlacedValueSize = 12;
     private const int MetaSize = 16;
+
+    /// <summary>Whole blocks a write must cover to be placed in the slot file (64 KiB): below it, the extra sync
+    /// of the slot file costs more than the copy through the log saves.</summary>
+    public const int PlacedWriteBlocks = 16;
 
     /// <summary>Version and size of an object's head (also of a whiteout: see <see cref="ObjectFamily.ReadHead"/>).</summary>
     public static ObjectMeta? ReadMeta(IObjectStore store, ulong pg, string name)
@@ -106,6 +125,10 @@ public static class ObjectBlocks
                 {
                     store.ReadChecksummed(keys.AsSpan(0, batch * keyBytes), keyLengths.AsSpan(0, batch), values, BlockValueSize, lengths.AsSpan(0, batch));
                 }
+                if (store.HasSlots)
+                {
+                    ResolvePlaced(store, keys, keyBytes, keyLengths, batch, values, lengths);
+                }
                 for (int i = 0; i < batch; i++)
                 {
                     ulong position = offset + (ulong)done;
@@ -113,7 +136,7 @@ public static class ObjectBlocks
                     int within = (int)(position % BlockSize);
                     int take = Math.Min(BlockSize - within, destination.Length - done);
                     ReadOnlySpan<byte> block = values.AsSpan(i * BlockValueSize, BlockValueSize);
-                    if (lengths[i] < 0)
+                    if (lengths[i] == -1)
                     {
                         destination.Slice(done, take).Clear();
                     }
@@ -140,6 +163,240 @@ public static class ObjectBlocks
     }
 
     /// <summary>
+    /// For the blocks of a batched read that have no inline value: looks up their placed records and reads
+    /// their data from the slot file into the value slots (crc + data, as inline values), one read per run of
+    /// consecutive slots. The keys are turned into placed keys in place.
+    /// </summary>
+    private static void ResolvePlaced(IObjectStore store, byte[] keys, int keyBytes, int[] keyLengths, int count, byte[] values, int[] lengths)
+    {
+        Span<uint> absent = count <= 128 ? stackalloc uint[count] : new uint[count];
+        int n = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (lengths[i] < 0)
+            {
+                absent[n++] = BinaryPrimitives.ReadUInt32BigEndian(keys.AsSpan(i * keyBytes + keyBytes - 4, 4));
+            }
+        }
+        if (n == 0)
+        {
+            return;
+        }
+        Span<long> found = count <= 128 ? stackalloc long[n] : new long[n];
+        Span<uint> crcs = count <= 128 ? stackalloc uint[n] : new uint[n];
+        LookupPlaced(store, keys.AsSpan(0, keyBytes - 4), absent[..n], found, crcs);
+        Span<long> slots = count <= 128 ? stackalloc long[count] : new long[count];
+        for (int i = 0, k = 0; i < count; i++)
+        {
+            slots[i] = -1;
+            if (lengths[i] >= 0)
+            {
+                continue;
+            }
+            long slot = found[k];
+            uint crc = crcs[k++];
+            if (slot == -1)
+            {
+                continue; // A hole.
+            }
+            if (slot < 0)
+            {
+                lengths[i] = -2; // Malformed: fails like a bad checksum.
+                continue;
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(values.AsSpan(i * BlockValueSize, 4), crc);
+            slots[i] = slot;
+            lengths[i] = BlockValueSize;
+        }
+        byte[] run = ArrayPool<byte>.Shared.Rent(count * BlockSize);
+        try
+        {
+            for (int i = 0; i < count;)
+            {
+                if (slots[i] < 0)
+                {
+                    i++;
+                    continue;
+                }
+                int j = i + 1;
+                while (j < count && slots[j] == slots[j - 1] + 1)
+                {
+                    j++;
+                }
+                bool ok = store.ReadSlots(slots[i], run.AsSpan(0, (j - i) * BlockSize));
+                for (int b = i; b < j; b++)
+                {
+                    if (ok)
+                    {
+                        run.AsSpan((b - i) * BlockSize, BlockSize).CopyTo(values.AsSpan(b * BlockValueSize + 4, BlockSize));
+                    }
+                    else
+                    {
+                        lengths[b] = -2; // Unreadable: fails like a bad checksum, and the object is recovered.
+                    }
+                }
+                i = j;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(run);
+        }
+    }
+
+    /// <summary>
+    /// Looks up the placed records of <paramref name="blocks"/> of the object whose head-block key prefix (kind,
+    /// pg, name) is <paramref name="namePrefix"/> (the kind byte is replaced), in one batched read: slot i is the
+    /// block's slot, -1 when it has no record, -2 when the record is malformed; crc i its stored crc32c.
+    /// </summary>
+    /// <remarks>The records are read without the store's own checks: a damaged record names a wrong slot or crc,
+    /// and the block's crc check over the slot's data catches either.</remarks>
+    private static void LookupPlaced(IObjectStore store, ReadOnlySpan<byte> namePrefix, ReadOnlySpan<uint> blocks, Span<long> slots, Span<uint> crcs)
+    {
+        int count = blocks.Length;
+        int keyBytes = namePrefix.Length + 4;
+        byte[] keys = ArrayPool<byte>.Shared.Rent(count * keyBytes);
+        byte[] values = ArrayPool<byte>.Shared.Rent(count * PlacedValueSize);
+        int[] keyLengths = ArrayPool<int>.Shared.Rent(count);
+        int[] lengths = ArrayPool<int>.Shared.Rent(count);
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                Span<byte> k = keys.AsSpan(i * keyBytes, keyBytes);
+                namePrefix.CopyTo(k);
+                k[0] = StoreKeys.PlacedKind;
+                BinaryPrimitives.WriteUInt32BigEndian(k[namePrefix.Length..], blocks[i]);
+                keyLengths[i] = keyBytes;
+            }
+            store.ReadChecksummed(keys.AsSpan(0, count * keyBytes), keyLengths.AsSpan(0, count), values, PlacedValueSize, lengths.AsSpan(0, count));
+            for (int i = 0; i < count; i++)
+            {
+                ReadOnlySpan<byte> record = values.AsSpan(i * PlacedValueSize, PlacedValueSize);
+                slots[i] = lengths[i] < 0 ? -1 : lengths[i] != PlacedValueSize ? -2 : BinaryPrimitives.ReadInt64LittleEndian(record[4..]);
+                crcs[i] = lengths[i] == PlacedValueSize ? BinaryPrimitives.ReadUInt32LittleEndian(record) : 0;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(keys);
+            ArrayPool<byte>.Shared.Return(values);
+            ArrayPool<int>.Shared.Return(keyLengths);
+            ArrayPool<int>.Shared.Return(lengths);
+        }
+    }
+
+    /// <summary>
+    /// The stored form of head block <paramref name="index"/> as an inline value in <paramref name="block"/>
+    /// (crc + data): its length (<see cref="BlockValueSize"/>), -1 when absent, another length when malformed or
+    /// unreadable. <paramref name="slot"/> is the slot when the block is placed, else -1.
+    /// </summary>
+    public static int ReadHeadBlock(IObjectStore store, ulong pg, string name, uint index, Span<byte> block, out long slot)
+    {
+        slot = -1;
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int n = StoreKeys.Block(key, pg, name, index);
+        int length = store.ReadChecksummed(key[..n], block);
+        if (length >= 0 || !store.HasSlots)
+        {
+            return length;
+        }
+        n = StoreKeys.Placed(key, pg, name, index);
+        Span<byte> record = stackalloc byte[PlacedValueSize];
+        length = store.Read(key[..n], record);
+        if (length != PlacedValueSize)
+        {
+            return length < 0 ? -1 : -2;
+        }
+        slot = BinaryPrimitives.ReadInt64LittleEndian(record[4..]);
+        record[..4].CopyTo(block);
+        return store.ReadSlots(slot, block.Slice(4, BlockSize)) ? BlockValueSize : -2;
+    }
+
+    /// <summary>When head block <paramref name="index"/> is placed, drops its record and frees its slot with the batch.</summary>
+    private static void DropPlaced(IObjectStore store, IStoreBatch batch, Span<byte> key, ulong pg, string name, uint index)
+    {
+        int n = StoreKeys.Placed(key, pg, name, index);
+        Span<byte> record = stackalloc byte[PlacedValueSize];
+        int length = store.Read(key[..n], record);
+        if (length >= 0)
+        {
+            batch.Delete(key[..n]);
+            if (length == PlacedValueSize)
+            {
+                batch.FreeSlots(BinaryPrimitives.ReadInt64LittleEndian(record[4..]), 1);
+            }
+        }
+    }
+
+    /// <summary>Frees the slots of every placed record under <paramref name="prefix"/> with the batch (the caller
+    /// deletes the records).</summary>
+    public static void AddFreePlaced(IObjectStore store, IStoreBatch batch, ReadOnlySpan<byte> prefix)
+    {
+        if (!store.HasSlots)
+        {
+            return;
+        }
+        store.Scan(prefix, (_, v) =>
+        {
+            if (v.Length == PlacedValueSize)
+            {
+                batch.FreeSlots(BinaryPrimitives.ReadInt64LittleEndian(v[4..]), 1);
+            }
+            return true;
+        });
+    }
+
+    /// <summary>Deletes every block of the head (inline and placed; not the clones), freeing placed slots with the batch.</summary>
+    public static void AddDeleteHeadData(IObjectStore store, IStoreBatch batch, ulong pg, string name)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+        if (store.HasSlots)
+        {
+            n = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
+            AddFreePlaced(store, batch, key[..n]);
+            batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+        }
+    }
+
+    /// <summary>Visits every block of the head, inline and placed, in index order.</summary>
+    public static void ScanHead(IObjectStore store, ulong pg, string name, HeadBlockVisitor visitor)
+    {
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
+        var placed = new List<(uint Index, byte[] Value)>();
+        if (store.HasSlots)
+        {
+            int p = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
+            store.Scan(key[..p], (k, v) =>
+            {
+                placed.Add((StoreKeys.BlockOf(k), v.ToArray()));
+                return true;
+            });
+        }
+        int next = 0;
+        bool go = true;
+        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        store.Scan(key[..n], (k, v) =>
+        {
+            uint index = StoreKeys.BlockOf(k);
+            while (go && next < placed.Count && placed[next].Index < index)
+            {
+                go = visitor(placed[next].Index, placed[next].Value, true);
+                next++;
+            }
+            go = go && visitor(index, v, false);
+            return go;
+        });
+        while (go && next < placed.Count)
+        {
+            go = visitor(placed[next].Index, placed[next].Value, true);
+            next++;
+        }
+    }
+
+    /// <summary>
     /// Adds a write of <paramref name="data"/> at <paramref name="offset"/> to the batch (null data =
     /// zeros, deallocating whole blocks). Returns false when a partial block it had to merge failed its
     /// checksum: the merged block is then written with zeros in place of the bad bytes and the caller
@@ -149,9 +406,14 @@ public static class ObjectBlocks
     public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero, ulong cowClone = 0)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        Span<byte> placedKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         bool clean = true;
+        // The whole blocks [wholeFirst, wholeEnd) go to the slot file when there are enough of them.
+        uint wholeFirst = (uint)((offset + BlockSize - 1) / BlockSize);
+        uint wholeEnd = (uint)((offset + (ulong)length) / BlockSize);
+        bool place = !zero && store.HasSlots && wholeEnd > wholeFirst && wholeEnd - wholeFirst >= store.PlacedWriteBlocks;
         try
         {
             int done = 0;
@@ -161,6 +423,13 @@ public static class ObjectBlocks
                 uint index = (uint)(position / BlockSize);
                 int within = (int)(position % BlockSize);
                 int take = Math.Min(BlockSize - within, length - done);
+                if (place && index == wholeFirst)
+                {
+                    int blocks = (int)(wholeEnd - wholeFirst);
+                    AddPlacedWrite(store, batch, pg, name, wholeFirst, data.Slice(done, blocks * BlockSize), cowClone, block);
+                    done += blocks * BlockSize;
+                    continue;
+                }
                 int n = BlockKey(key, prefix, index);
                 if (cowClone != 0)
                 {
@@ -176,17 +445,21 @@ public static class ObjectBlocks
                     {
                         PutSealed(batch, key[..n], data.Slice(done, BlockSize));
                     }
+                    if (store.HasSlots)
+                    {
+                        DropPlaced(store, batch, placedKey, pg, name, index);
+                    }
                 }
                 else
                 {
-                    int existing = store.ReadChecksummed(key[..n], block);
-                    if (existing < 0)
-                    {
-                        block.AsSpan(0, BlockValueSize).Clear();
-                    }
-                    else if (existing != BlockValueSize || !Verify(block))
+                    int existing = ReadHeadBlock(store, pg, name, index, block, out long slot);
+                    if (existing < 0 && existing != -1 || existing >= 0 && (existing != BlockValueSize || !Verify(block)))
                     {
                         clean = false;
+                        block.AsSpan(0, BlockValueSize).Clear();
+                    }
+                    else if (existing == -1)
+                    {
                         block.AsSpan(0, BlockValueSize).Clear();
                     }
                     Span<byte> payload = block.AsSpan(4, BlockSize);
@@ -198,7 +471,7 @@ public static class ObjectBlocks
                     {
                         data.Slice(done, take).CopyTo(payload[within..]);
                     }
-                    if (zero && existing < 0)
+                    if (zero && existing == -1)
                     {
                         // Zeroing part of a hole leaves a hole.
                     }
@@ -206,6 +479,10 @@ public static class ObjectBlocks
                     {
                         BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
                         batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
+                    }
+                    if (slot >= 0 || existing < -1)
+                    {
+                        DropPlaced(store, batch, placedKey, pg, name, index);
                     }
                 }
                 done += take;
@@ -218,14 +495,92 @@ public static class ObjectBlocks
         }
     }
 
+    /// <summary>
+    /// Writes whole blocks <paramref name="first"/>.. into fresh slots and puts their placed records; the
+    /// blocks' previous forms go (inline values deleted, old slots freed with the batch), after copy-on-write
+    /// into <paramref name="cowClone"/> when set.
+    /// </summary>
+    private static void AddPlacedWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, uint first, ReadOnlySpan<byte> data, ulong cowClone, byte[] scratch)
+    {
+        Debug.Assert(data.Length % BlockSize == 0 && data.Length > 0);
+        int blocks = data.Length / BlockSize;
+        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        Span<byte> placedKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+        int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        int placedPrefix = StoreKeys.Named(placedKey, StoreKeys.PlacedKind, pg, name);
+        Span<byte> record = stackalloc byte[PlacedValueSize];
+        uint[] indexes = ArrayPool<uint>.Shared.Rent(blocks);
+        long[] oldSlots = ArrayPool<long>.Shared.Rent(blocks);
+        uint[] oldCrcs = ArrayPool<uint>.Shared.Rent(blocks);
+        try
+        {
+            for (int i = 0; i < blocks; i++)
+            {
+                indexes[i] = first + (uint)i;
+                if (cowClone != 0)
+                {
+                    ObjectFamily.Preserve(store, batch, pg, name, cowClone, indexes[i], scratch);
+                }
+            }
+            LookupPlaced(store, key[..prefix], indexes.AsSpan(0, blocks), oldSlots.AsSpan(0, blocks), oldCrcs.AsSpan(0, blocks));
+            for (int i = 0; i < blocks; i++)
+            {
+                // The old form: a placed record (its slot freed with this batch) or an inline value (deleted; a
+                // delete of an absent key costs a tombstone, cheaper than reading a blob-stored value to find out).
+                if (oldSlots[i] >= 0)
+                {
+                    batch.FreeSlots(oldSlots[i], 1);
+                }
+                else
+                {
+                    batch.Delete(key[..BlockKey(key, prefix, indexes[i])]);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<uint>.Shared.Return(indexes);
+            ArrayPool<long>.Shared.Return(oldSlots);
+            ArrayPool<uint>.Shared.Return(oldCrcs);
+        }
+        int done = 0;
+        while (done < blocks)
+        {
+            int run = store.Slots!.Allocate(blocks - done, out long slot);
+            ReadOnlySpan<byte> runData = data.Slice(done * BlockSize, run * BlockSize);
+            try
+            {
+                store.WriteSlots(slot, runData);
+            }
+            catch (IOException)
+            {
+                // The slot file refused (disk full): nothing points at the run yet, so it is free again, and the
+                // rest of the write goes through the log like a small one.
+                store.Slots.Free(slot, run);
+                for (int i = done; i < blocks; i++)
+                {
+                    PutSealed(batch, key[..BlockKey(key, prefix, first + (uint)i)], data.Slice(i * BlockSize, BlockSize));
+                }
+                return;
+            }
+            for (int i = 0; i < run; i++)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(record, Crc32C.Compute(runData.Slice(i * BlockSize, BlockSize)));
+                BinaryPrimitives.WriteInt64LittleEndian(record[4..], slot + i);
+                int p = BlockKey(placedKey, placedPrefix, first + (uint)(done + i));
+                batch.Put(placedKey[..p], record);
+            }
+            done += run;
+        }
+    }
+
     /// <summary>Deletes an object's metadata and every block, its clones' included (the whole family).</summary>
-    public static void AddDelete(IStoreBatch batch, ulong pg, string name)
+    public static void AddDelete(IObjectStore store, IStoreBatch batch, ulong pg, string name)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
         int n = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
         batch.Delete(key[..n]);
-        n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+        AddDeleteHeadData(store, batch, pg, name);
         n = StoreKeys.Named(key, StoreKeys.CloneDataKind, pg, name);
         batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
     }
@@ -236,27 +591,48 @@ public static class ObjectBlocks
     /// </summary>
     public static bool ReadAll(IObjectStore store, ulong pg, string name, List<uint> blocks, ArrayBufferWriter<byte> data)
     {
-        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
-        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         bool ok = true;
-        store.Scan(key[..n], (k, v) =>
+        ScanHead(store, pg, name, (index, v, placed) =>
         {
-            if (v.Length != BlockValueSize || BinaryPrimitives.ReadUInt32LittleEndian(v) != Crc32C.Compute(v.Slice(4, BlockSize)))
+            Span<byte> payload = data.GetSpan(BlockSize)[..BlockSize];
+            if (!ReadBlockData(store, v, placed, payload))
             {
                 ok = false;
                 return false;
             }
-            blocks.Add(StoreKeys.BlockOf(k));
-            data.Write(v.Slice(4, BlockSize));
+            data.Advance(BlockSize);
+            blocks.Add(index);
             return true;
         });
         return ok;
     }
 
-    /// <summary>Replaces an object with the given blocks (recovery apply).</summary>
-    public static void AddReplace(IStoreBatch batch, ulong pg, string name, ObjectMeta meta, IReadOnlyList<uint> blocks, ReadOnlySpan<byte> data)
+    /// <summary>The data of one stored head block into <paramref name="payload"/>; false when it is malformed,
+    /// unreadable or fails its checksum.</summary>
+    public static bool ReadBlockData(IObjectStore store, ReadOnlySpan<byte> value, bool placed, Span<byte> payload)
     {
-        AddDelete(batch, pg, name);
+        if (placed)
+        {
+            if (value.Length != PlacedValueSize || !store.ReadSlots(BinaryPrimitives.ReadInt64LittleEndian(value[4..]), payload))
+            {
+                return false;
+            }
+        }
+        else if (value.Length == BlockValueSize)
+        {
+            value.Slice(4, BlockSize).CopyTo(payload);
+        }
+        else
+        {
+            return false;
+        }
+        return BinaryPrimitives.ReadUInt32LittleEndian(value) == Crc32C.Compute(payload);
+    }
+
+    /// <summary>Replaces an object with the given blocks (recovery apply).</summary>
+    public static void AddReplace(IObjectStore store, IStoreBatch batch, ulong pg, string name, ObjectMeta meta, IReadOnlyList<uint> blocks, ReadOnlySpan<byte> data)
+    {
+        AddDelete(store, batch, pg, name);
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
@@ -294,6 +670,29 @@ public static class ObjectBlocks
     {
         payload.CopyTo(block.AsSpan(4));
         BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
+    }
+
+    /// <summary>
+    /// Rebuilds the store's slot map from its placed records (when the store opens, or after a simulated crash).
+    /// Returns the records that claim a slot another record already claimed (an inconsistent store: 0).
+    /// </summary>
+    public static int RebuildSlots(IObjectStore store)
+    {
+        if (store.Slots is not { } slots)
+        {
+            return 0;
+        }
+        slots.Clear();
+        int conflicts = 0;
+        store.Scan([StoreKeys.PlacedKind], (_, v) =>
+        {
+            if (v.Length == PlacedValueSize && !slots.MarkUsed(BinaryPrimitives.ReadInt64LittleEndian(v[4..]), 1))
+            {
+                conflicts++;
+            }
+            return true;
+        });
+        return conflicts;
     }
 
     internal static bool Verify(ReadOnlySpan<byte> block) =>

@@ -114,20 +114,27 @@ public static class ObjectFamily
         {
             return;
         }
-        Span<byte> headKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
-        int h = StoreKeys.Block(headKey, pg, name, block);
-        int length = store.ReadChecksummed(headKey[..h], scratch);
-        if (length < 0)
+        // A placed block is copied inline: a slot has one owner (ObjectBlocks).
+        int length = ObjectBlocks.ReadHeadBlock(store, pg, name, block, scratch, out _);
+        if (length == -1)
         {
             batch.Put(key[..n], ReadOnlySpan<byte>.Empty);
         }
-        else if (length <= scratch.Length)
+        else if (length >= 0 && length <= scratch.Length)
         {
             batch.Put(key[..n], scratch.AsSpan(0, length));
         }
+        else if (length >= 0)
+        {
+            Span<byte> headKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
+            int h = StoreKeys.Block(headKey, pg, name, block);
+            batch.Put(key[..n], store.Get(headKey[..h]) ?? []);
+        }
         else
         {
-            batch.Put(key[..n], store.Get(headKey[..h]) ?? []);
+            // An unreadable placed block: keep what is known (its crc with no data fails every read of it, so
+            // the snapshot's block is reported bad rather than silently zero).
+            batch.Put(key[..n], scratch.AsSpan(0, 4));
         }
     }
 
@@ -140,7 +147,7 @@ public static class ObjectFamily
     {
         if (!whiteout)
         {
-            ObjectBlocks.AddDelete(batch, pg, name);
+            ObjectBlocks.AddDelete(store, batch, pg, name);
             return;
         }
         if (head.Newest is { } newest)
@@ -158,9 +165,7 @@ public static class ObjectFamily
                 ArrayPool<byte>.Shared.Return(scratch);
             }
         }
-        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
-        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
+        ObjectBlocks.AddDeleteHeadData(store, batch, pg, name);
         head.Whiteout = true;
         head.Size = 0;
     }
@@ -205,7 +210,7 @@ public static class ObjectFamily
                 int within = (int)(position % ObjectBlocks.BlockSize);
                 int take = Math.Min(ObjectBlocks.BlockSize - within, destination.Length - done);
                 int length = ResolveBlock(store, pg, name, head, first, index, block, key);
-                if (length == 0 || length == -1)
+                if (length is 0 or -1)
                 {
                     destination.Slice(done, take).Clear();
                 }
@@ -242,8 +247,7 @@ public static class ObjectFamily
                 return length;
             }
         }
-        int h = StoreKeys.Block(key, pg, name, index);
-        return store.ReadChecksummed(key[..h], block);
+        return ObjectBlocks.ReadHeadBlock(store, pg, name, index, block, out _);
     }
 
     /// <summary>
@@ -279,7 +283,7 @@ public static class ObjectFamily
             foreach (uint index in indexes)
             {
                 int length = ResolveBlock(store, pg, name, head, first, index, scratch, key);
-                if (length <= 0)
+                if (length is 0 or -1)
                 {
                     continue; // A hole at the snapshot.
                 }
@@ -300,8 +304,7 @@ public static class ObjectFamily
                 Preserve(store, batch, pg, name, newest.Id, index, scratch);
             }
         }
-        int d = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        batch.DeleteRange(key[..d], StoreKeys.PrefixEnd(key[..d]));
+        ObjectBlocks.AddDeleteHeadData(store, batch, pg, name);
         foreach ((uint index, byte[]? value) in target)
         {
             int n = StoreKeys.Block(key, pg, name, index);
@@ -352,11 +355,9 @@ public static class ObjectFamily
     public static List<uint> HeadBlocks(IObjectStore store, ulong pg, string name)
     {
         var blocks = new List<uint>();
-        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
-        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        store.Scan(key[..n], (k, _) =>
+        ObjectBlocks.ScanHead(store, pg, name, (index, _, _) =>
         {
-            blocks.Add(StoreKeys.BlockOf(k));
+            blocks.Add(index);
             return true;
         });
         return blocks;
@@ -417,14 +418,14 @@ public static class ObjectFamily
     }
 
     /// <summary>Replaces the whole family with what a push carries (recovery apply).</summary>
-    public static void AddReplace(IStoreBatch batch, ulong pg, string name, Push push, ReadOnlySpan<byte> data)
+    public static void AddReplace(IObjectStore store, IStoreBatch batch, ulong pg, string name, Push push, ReadOnlySpan<byte> data)
     {
         if (push.Meta.Length == 0)
         {
-            ObjectBlocks.AddReplace(batch, pg, name, new ObjectMeta(push.Version, push.Size), push.Blocks, data);
+            ObjectBlocks.AddReplace(store, batch, pg, name, new ObjectMeta(push.Version, push.Size), push.Blocks, data);
             return;
         }
-        ObjectBlocks.AddDelete(batch, pg, name);
+        ObjectBlocks.AddDelete(store, batch, pg, name);
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 28];
         int m = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
         batch.Put(key[..m], push.Meta.Span);
@@ -484,9 +485,11 @@ public static class ObjectFamily
         uint digest = 0;
         long read = 0;
         ulong count = 0;
-        void Visit(ulong owner, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, ScrubObject into, ref uint d)
+        byte[]? payload = null;
+        // The digest covers (owner, index, stored crc) whichever way a head block is stored (inline or placed),
+        // so members that hold the same data in different forms agree.
+        void Visit(ulong owner, uint index, ReadOnlySpan<byte> value, bool placed, ScrubObject into, ref uint d)
         {
-            uint index = StoreKeys.BlockOf(key);
             Span<byte> r = stackalloc byte[17];
             BinaryPrimitives.WriteUInt64LittleEndian(r, owner);
             BinaryPrimitives.WriteUInt32LittleEndian(r[8..], index);
@@ -496,7 +499,7 @@ public static class ObjectFamily
                 r[16] = 1; // a hole
                 BinaryPrimitives.WriteUInt32LittleEndian(r[12..], 0);
             }
-            else if (value.Length != ObjectBlocks.BlockValueSize)
+            else if (value.Length != (placed ? ObjectBlocks.PlacedValueSize : ObjectBlocks.BlockValueSize))
             {
                 into.BadBlocks.Add(where + " malformed");
                 r[16] = 2;
@@ -505,19 +508,22 @@ public static class ObjectFamily
             {
                 uint stored = BinaryPrimitives.ReadUInt32LittleEndian(value);
                 BinaryPrimitives.WriteUInt32LittleEndian(r[12..], stored);
-                if (deep && Crc32C.Compute(value.Slice(4, ObjectBlocks.BlockSize)) != stored)
+                if (deep)
                 {
-                    into.BadBlocks.Add(where + " checksum mismatch");
+                    payload ??= new byte[ObjectBlocks.BlockSize];
+                    if (!ObjectBlocks.ReadBlockData(store, value, placed, payload))
+                    {
+                        into.BadBlocks.Add(where + " checksum mismatch");
+                    }
                 }
             }
             d = Crc32C.Append(d, r);
         }
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 28];
-        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        store.Scan(key[..n], (k, v) =>
+        ObjectBlocks.ScanHead(store, pg, name, (index, v, placed) =>
         {
-            Visit(HeadTag, k, v, result, ref digest);
-            read += v.Length;
+            Visit(HeadTag, index, v, placed, result, ref digest);
+            read += ObjectBlocks.BlockValueSize;
             count++;
             return true;
         });
@@ -528,7 +534,7 @@ public static class ObjectFamily
                 int c = StoreKeys.Clone(key, pg, name, clone.Id);
                 store.Scan(key[..c], (k, v) =>
                 {
-                    Visit(clone.Id, k, v, result, ref digest);
+                    Visit(clone.Id, StoreKeys.BlockOf(k), v, placed: false, result, ref digest);
                     read += v.Length;
                     count++;
                     return true;
@@ -546,8 +552,7 @@ public static class ObjectFamily
     {
         long headBytes = 0;
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 28];
-        int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        store.Scan(key[..n], (_, v) =>
+        ObjectBlocks.ScanHead(store, pg, name, (_, _, _) =>
         {
             headBytes += ObjectBlocks.BlockSize;
             return true;

@@ -9,6 +9,8 @@ namespace Fabric.Storage.Store;
 /// <list type="bullet">
 /// <item><c>'O' pg name</c> → object metadata (version, size).</item>
 /// <item><c>'D' pg name block</c> → crc32c (4 bytes) + one 4 KiB block; absent blocks read as zeros.</item>
+/// <item><c>'P' pg name block</c> → a placed block: crc32c (4 bytes) + the slot (8 bytes) of its data in the
+/// store's slot file (large writes, <see cref="ObjectBlocks"/>). A block is either 'D' or 'P', never both.</item>
 /// <item><c>'K' pg name clone block</c> → a block a snapshot clone keeps (crc + data), or an empty value:
 /// the block was a hole at that snapshot (see <see cref="ObjectFamily"/>).</item>
 /// <item><c>'L' pg version</c> → a PG log entry (protobuf).</item>
@@ -31,6 +33,7 @@ public static class StoreKeys
     public const byte MissingKind = (byte)'M';
     public const byte SuperblockKind = (byte)'S';
     public const byte CloneDataKind = (byte)'K';
+    public const byte PlacedKind = (byte)'P';
     public const byte ScrubKind = (byte)'X';
 
     public const int MaxNameBytes = 1024;
@@ -53,6 +56,13 @@ public static class StoreKeys
     public static int Block(Span<byte> key, ulong pg, string name, uint block)
     {
         int n = Named(key, DataKind, pg, name);
+        BinaryPrimitives.WriteUInt32BigEndian(key[n..], block);
+        return n + 4;
+    }
+
+    public static int Placed(Span<byte> key, ulong pg, string name, uint block)
+    {
+        int n = Named(key, PlacedKind, pg, name);
         BinaryPrimitives.WriteUInt32BigEndian(key[n..], block);
         return n + 4;
     }

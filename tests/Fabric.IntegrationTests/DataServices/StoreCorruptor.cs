@@ -19,11 +19,28 @@ public static class StoreCorruptor
         using RocksDbObjectStore store = RocksDbObjectStore.Open(storePath);
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int n = StoreKeys.Block(key, pg, objectName, block);
-        byte[] value = store.Get(key[..n]) ?? throw new InvalidOperationException($"block {block} of {objectName} is not in {storePath}");
-        // The value is the 4-byte crc32c, then the data: flip a data byte.
-        value[4 + byteOffset] ^= 0x5A;
         IStoreBatch batch = store.CreateBatch();
-        batch.Put(key[..n], value);
+        if (store.Get(key[..n]) is { } value)
+        {
+            // An inline block: the 4-byte crc32c, then the data: flip a data byte.
+            value[4 + byteOffset] ^= 0x5A;
+            batch.Put(key[..n], value);
+        }
+        else
+        {
+            // A placed block (a large write): its data is in the slot file; the record (crc, slot) stays as it was.
+            n = StoreKeys.Placed(key, pg, objectName, block);
+            byte[] record = store.Get(key[..n]) ?? throw new InvalidOperationException($"block {block} of {objectName} is not in {storePath}");
+            long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(4));
+            byte[] data = new byte[ObjectBlocks.BlockSize];
+            if (!store.ReadSlots(slot, data))
+            {
+                throw new InvalidOperationException($"slot {slot} of block {block} of {objectName} is unreadable in {storePath}");
+            }
+            data[byteOffset] ^= 0x5A;
+            store.WriteSlots(slot, data);
+            batch.Put(key[..n], record); // A batch to sync: the slot file is synced before it.
+        }
         var durable = new ManualResetEventSlim();
         store.Write(batch, durable.Set);
         if (!durable.Wait(TimeSpan.FromSeconds(30)))
