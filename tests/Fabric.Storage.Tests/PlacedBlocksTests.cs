@@ -113,8 +113,12 @@ public class PlacedBlocksTests : IDisposable
     public void A_crash_before_an_overwrite_is_durable_leaves_the_old_data_readable_and_the_slot_map_rebuilt()
     {
         var store = new MemoryObjectStore(autoSync: false);
+        byte[] small = Pattern(3 * Block, 4);
+        Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "inline", 0, small.Length, small, zero: false));
+        Assert.False(ObjectBlocks.MayHavePlaced(store, 1, "inline"));
         byte[] old = Pattern(32 * Block, 5);
         Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, old.Length, old, zero: false));
+        Assert.True(ObjectBlocks.MayHavePlaced(store, 1, "o"));
         // Not synced: its new slots are written, its frees wait.
         IStoreBatch batch = store.CreateBatch();
         byte[] lost = Pattern(32 * Block, 6);
@@ -123,7 +127,10 @@ public class PlacedBlocksTests : IDisposable
         Assert.Equal(64, store.Slots!.UsedSlots);
         AssertReads(store, "o", lost);
         store.Crash();
+        Assert.True(ObjectBlocks.MayHavePlaced(store, 1, "o"));
+        Assert.False(ObjectBlocks.MayHavePlaced(store, 1, "inline"));
         AssertReads(store, "o", old);
+        AssertReads(store, "inline", small);
         Assert.Equal(32, store.Slots.UsedSlots);
         SnapshotModelTests.AssertSlotsMatchRecords(store);
         // Writes after the crash never take the surviving object's slots.
@@ -153,6 +160,9 @@ public class PlacedBlocksTests : IDisposable
         {
             AssertReads(store, "vol.0", model, pg: 3);
             Assert.Equal(CountKeys(store, StoreKeys.PlacedKind), store.Slots!.UsedSlots);
+            // The set of objects that may own slots is rebuilt too; others skip the placed lookups.
+            Assert.True(ObjectBlocks.MayHavePlaced(store, 3, "vol.0"));
+            Assert.False(ObjectBlocks.MayHavePlaced(store, 3, "vol.1"));
             byte[] third = Pattern(64 * Block, 10);
             await CommitAsync(store, b => ObjectBlocks.AddWrite(store, b, 3, "vol.1", 0, third.Length, third, zero: false));
             AssertReads(store, "vol.0", model, pg: 3);

@@ -98,6 +98,9 @@ public static class ObjectBlocks
         uint lastBlock = (uint)((offset + (ulong)destination.Length - 1) / BlockSize);
         int count = (int)Math.Min(lastBlock - firstBlock + 1, ReadBatchBlocks);
         int keyBytes = prefix + 4;
+        // An object that may have placed blocks was written in large pieces: most of its blocks are placed, so
+        // those records are looked up first. Any other object has only inline blocks.
+        bool placedFirst = MayHavePlaced(store, pg, name);
         byte[] keys = ArrayPool<byte>.Shared.Rent(count * keyBytes);
         byte[] values = ArrayPool<byte>.Shared.Rent(count * BlockValueSize);
         int[] keyLengths = ArrayPool<int>.Shared.Rent(count);
@@ -117,17 +120,17 @@ public static class ObjectBlocks
                     BinaryPrimitives.WriteUInt32BigEndian(k[prefix..], batchFirst + (uint)i);
                     keyLengths[i] = keyBytes;
                 }
-                if (batch == 1)
+                if (placedFirst)
+                {
+                    ReadPlacedFirst(store, keys, keyBytes, keyLengths, batch, values, lengths);
+                }
+                else if (batch == 1)
                 {
                     lengths[0] = store.ReadChecksummed(keys.AsSpan(0, keyBytes), values.AsSpan(0, BlockValueSize));
                 }
                 else
                 {
                     store.ReadChecksummed(keys.AsSpan(0, batch * keyBytes), keyLengths.AsSpan(0, batch), values, BlockValueSize, lengths.AsSpan(0, batch));
-                }
-                if (store.HasSlots)
-                {
-                    ResolvePlaced(store, keys, keyBytes, keyLengths, batch, values, lengths);
                 }
                 for (int i = 0; i < batch; i++)
                 {
@@ -163,51 +166,79 @@ public static class ObjectBlocks
     }
 
     /// <summary>
-    /// For the blocks of a batched read that have no inline value: looks up their placed records and reads
-    /// their data from the slot file into the value slots (crc + data, as inline values), one read per run of
-    /// consecutive slots. The keys are turned into placed keys in place.
+    /// A batched read of an object that may have placed blocks: looks up the placed records of all the blocks, reads
+    /// their data from the slot file into the value slots (crc + data, as inline values: one read per run of
+    /// consecutive slots), then looks up the inline values of the blocks without a record.
     /// </summary>
-    private static void ResolvePlaced(IObjectStore store, byte[] keys, int keyBytes, int[] keyLengths, int count, byte[] values, int[] lengths)
+    private static void ReadPlacedFirst(IObjectStore store, byte[] keys, int keyBytes, int[] keyLengths, int count, byte[] values, int[] lengths)
     {
-        Span<uint> absent = count <= 128 ? stackalloc uint[count] : new uint[count];
-        int n = 0;
+        Span<uint> indexes = count <= 128 ? stackalloc uint[count] : new uint[count];
+        Span<long> slots = count <= 128 ? stackalloc long[count] : new long[count];
+        Span<uint> crcs = count <= 128 ? stackalloc uint[count] : new uint[count];
         for (int i = 0; i < count; i++)
         {
-            if (lengths[i] < 0)
+            indexes[i] = BinaryPrimitives.ReadUInt32BigEndian(keys.AsSpan(i * keyBytes + keyBytes - 4, 4));
+        }
+        LookupPlaced(store, keys.AsSpan(0, keyBytes - 4), indexes, slots, crcs);
+        int inline = 0;
+        for (int i = 0; i < count; i++)
+        {
+            lengths[i] = slots[i] >= 0 ? BlockValueSize : slots[i] == -1 ? -1 : -2; // -2: a malformed record fails like a bad checksum
+            if (slots[i] >= 0)
             {
-                absent[n++] = BinaryPrimitives.ReadUInt32BigEndian(keys.AsSpan(i * keyBytes + keyBytes - 4, 4));
+                BinaryPrimitives.WriteUInt32LittleEndian(values.AsSpan(i * BlockValueSize, 4), crcs[i]);
+            }
+            else if (slots[i] == -1)
+            {
+                inline++;
             }
         }
-        if (n == 0)
+        FillFromSlots(store, slots, values, lengths);
+        if (inline == 0)
         {
             return;
         }
-        Span<long> found = count <= 128 ? stackalloc long[n] : new long[n];
-        Span<uint> crcs = count <= 128 ? stackalloc uint[n] : new uint[n];
-        LookupPlaced(store, keys.AsSpan(0, keyBytes - 4), absent[..n], found, crcs);
-        Span<long> slots = count <= 128 ? stackalloc long[count] : new long[count];
-        for (int i = 0, k = 0; i < count; i++)
+        // The rest: inline blocks (small writes since) and holes, in one batched read of their keys.
+        byte[] missKeys = ArrayPool<byte>.Shared.Rent(inline * keyBytes);
+        byte[] missValues = ArrayPool<byte>.Shared.Rent(inline * BlockValueSize);
+        int[] missLengths = ArrayPool<int>.Shared.Rent(inline);
+        try
         {
-            slots[i] = -1;
-            if (lengths[i] >= 0)
+            for (int i = 0, m = 0; i < count; i++)
             {
-                continue;
+                if (slots[i] == -1)
+                {
+                    keys.AsSpan(i * keyBytes, keyBytes).CopyTo(missKeys.AsSpan(m++ * keyBytes));
+                }
             }
-            long slot = found[k];
-            uint crc = crcs[k++];
-            if (slot == -1)
+            store.ReadChecksummed(missKeys.AsSpan(0, inline * keyBytes), keyLengths.AsSpan(0, inline), missValues, BlockValueSize, missLengths.AsSpan(0, inline));
+            for (int i = 0, m = 0; i < count; i++)
             {
-                continue; // A hole.
+                if (slots[i] != -1)
+                {
+                    continue;
+                }
+                lengths[i] = missLengths[m];
+                if (missLengths[m] == BlockValueSize)
+                {
+                    missValues.AsSpan(m * BlockValueSize, BlockValueSize).CopyTo(values.AsSpan(i * BlockValueSize));
+                }
+                m++;
             }
-            if (slot < 0)
-            {
-                lengths[i] = -2; // Malformed: fails like a bad checksum.
-                continue;
-            }
-            BinaryPrimitives.WriteUInt32LittleEndian(values.AsSpan(i * BlockValueSize, 4), crc);
-            slots[i] = slot;
-            lengths[i] = BlockValueSize;
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(missKeys);
+            ArrayPool<byte>.Shared.Return(missValues);
+            ArrayPool<int>.Shared.Return(missLengths);
+        }
+    }
+
+    /// <summary>Reads the data of the blocks with a slot (slot i ≥ 0) into value slot i after its crc, one read per
+    /// run of consecutive slots; a run the slot file cannot deliver marks its blocks bad (length -2).</summary>
+    private static void FillFromSlots(IObjectStore store, ReadOnlySpan<long> slots, byte[] values, int[] lengths)
+    {
+        int count = slots.Length;
         byte[] run = ArrayPool<byte>.Shared.Rent(count * BlockSize);
         try
         {
@@ -243,6 +274,12 @@ public static class ObjectBlocks
             ArrayPool<byte>.Shared.Return(run);
         }
     }
+
+    /// <summary>The in-memory key of an object in the store's set of slot owners (<see cref="SlotAllocator.MayOwn"/>).</summary>
+    private static int OwnerHash(ulong pg, string name) => HashCode.Combine(pg, name);
+
+    /// <summary>False when the object certainly has no placed block (then no placed record needs a lookup).</summary>
+    public static bool MayHavePlaced(IObjectStore store, ulong pg, string name) => store.Slots is { } slots && slots.MayOwn(OwnerHash(pg, name));
 
     /// <summary>
     /// Looks up the placed records of <paramref name="blocks"/> of the object whose head-block key prefix (kind,
@@ -297,7 +334,7 @@ public static class ObjectBlocks
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int n = StoreKeys.Block(key, pg, name, index);
         int length = store.ReadChecksummed(key[..n], block);
-        if (length >= 0 || !store.HasSlots)
+        if (length >= 0 || !MayHavePlaced(store, pg, name))
         {
             return length;
         }
@@ -353,7 +390,7 @@ public static class ObjectBlocks
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
         int n = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         batch.DeleteRange(key[..n], StoreKeys.PrefixEnd(key[..n]));
-        if (store.HasSlots)
+        if (MayHavePlaced(store, pg, name))
         {
             n = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
             AddFreePlaced(store, batch, key[..n]);
@@ -366,7 +403,7 @@ public static class ObjectBlocks
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
         var placed = new List<(uint Index, byte[] Value)>();
-        if (store.HasSlots)
+        if (MayHavePlaced(store, pg, name))
         {
             int p = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
             store.Scan(key[..p], (k, v) =>
@@ -414,6 +451,7 @@ public static class ObjectBlocks
         uint wholeFirst = (uint)((offset + BlockSize - 1) / BlockSize);
         uint wholeEnd = (uint)((offset + (ulong)length) / BlockSize);
         bool place = !zero && store.HasSlots && wholeEnd > wholeFirst && wholeEnd - wholeFirst >= store.PlacedWriteBlocks;
+        bool mayHavePlaced = MayHavePlaced(store, pg, name);
         try
         {
             int done = 0;
@@ -445,7 +483,7 @@ public static class ObjectBlocks
                     {
                         PutSealed(batch, key[..n], data.Slice(done, BlockSize));
                     }
-                    if (store.HasSlots)
+                    if (mayHavePlaced)
                     {
                         DropPlaced(store, batch, placedKey, pg, name, index);
                     }
@@ -543,10 +581,11 @@ public static class ObjectBlocks
             ArrayPool<long>.Shared.Return(oldSlots);
             ArrayPool<uint>.Shared.Return(oldCrcs);
         }
+        store.Slots!.NoteOwner(OwnerHash(pg, name)); // Before any record exists: see SlotAllocator.MayOwn.
         int done = 0;
         while (done < blocks)
         {
-            int run = store.Slots!.Allocate(blocks - done, out long slot);
+            int run = store.Slots.Allocate(blocks - done, out long slot);
             ReadOnlySpan<byte> runData = data.Slice(done * BlockSize, run * BlockSize);
             try
             {
@@ -684,11 +723,20 @@ public static class ObjectBlocks
         }
         slots.Clear();
         int conflicts = 0;
-        store.Scan([StoreKeys.PlacedKind], (_, v) =>
+        byte[] lastObject = [];
+        store.Scan([StoreKeys.PlacedKind], (k, v) =>
         {
             if (v.Length == PlacedValueSize && !slots.MarkUsed(BinaryPrimitives.ReadInt64LittleEndian(v[4..]), 1))
             {
                 conflicts++;
+            }
+            // Every object with a record, malformed ones included (their reads must find the record and fail);
+            // one object's records are adjacent, so its name is decoded once.
+            ReadOnlySpan<byte> objectKey = k[..^4];
+            if (!objectKey.SequenceEqual(lastObject))
+            {
+                slots.NoteOwner(OwnerHash(StoreKeys.PgOf(k), StoreKeys.NameOf(k)));
+                lastObject = objectKey.ToArray();
             }
             return true;
         });

@@ -11,10 +11,14 @@ namespace Fabric.Storage.Store;
 /// Not persisted: the store's placed-block records ('P' keys, <see cref="StoreKeys"/>) are the truth, and the
 /// OSD rebuilds the map from them when it starts (<see cref="ObjectBlocks.RebuildSlots"/>). Thread-safe: slots
 /// are allocated on the OSD's loop and freed on whichever thread makes a batch durable.
+/// <para>It also remembers which objects may own slots (<see cref="MayOwn"/>): every object that has a placed
+/// record is in that set (rebuilt with the map, added to before a placed write), so an object outside it has
+/// none, and its reads and small writes skip the placed lookups. Objects stay in it until the next rebuild.</para>
 /// </remarks>
 public sealed class SlotAllocator
 {
     private readonly object _lock = new();
+    private readonly HashSet<int> _owners = new();
     private ulong[] _bits = new ulong[64];
     private long _end;      // One past the highest slot ever handed out: the file's used length in slots.
     private long _cursor;   // Where the next search starts (next-fit keeps a sequential writer's runs together).
@@ -126,11 +130,30 @@ public sealed class SlotAllocator
         }
     }
 
-    /// <summary>Forgets every allocation (before a rebuild).</summary>
+    /// <summary>Notes that the object with this owner hash (<see cref="ObjectBlocks"/>) may own slots.</summary>
+    public void NoteOwner(int owner)
+    {
+        lock (_lock)
+        {
+            _owners.Add(owner);
+        }
+    }
+
+    /// <summary>False when the object with this owner hash has no placed record; true when it may have.</summary>
+    public bool MayOwn(int owner)
+    {
+        lock (_lock)
+        {
+            return _owners.Contains(owner);
+        }
+    }
+
+    /// <summary>Forgets every allocation and owner (before a rebuild).</summary>
     public void Clear()
     {
         lock (_lock)
         {
+            _owners.Clear();
             Array.Clear(_bits);
             _end = 0;
             _cursor = 0;
