@@ -257,3 +257,33 @@ public class PlacedBlocksTests : IDisposable
         return data;
     }
 }
+
+public class PlacedWriteOptionTests
+{
+    [Theory]
+    [InlineData("64", 16)]
+    [InlineData("128", 32)]
+    [InlineData("4", 1)]
+    [InlineData("0", int.MaxValue)]
+    public void The_placed_write_size_comes_from_the_environment_in_KiB(string text, int blocks)
+    {
+        Assert.Equal(blocks, Fabric.Storage.Osd.OsdOptions.FromEnvironment(name => name == "FABRIC_OSD_PLACED_WRITE_KIB" ? text : null).PlacedWriteBlocks);
+    }
+
+    [Theory]
+    [InlineData("6")]
+    [InlineData("-4")]
+    [InlineData("64K")]
+    public void A_bad_placed_write_size_is_an_error_naming_the_variable_and_the_fix(string text)
+    {
+        var e = Assert.Throws<FormatException>(() => Fabric.Storage.Osd.OsdOptions.FromEnvironment(name => name == "FABRIC_OSD_PLACED_WRITE_KIB" ? text : null));
+        Assert.Contains("FABRIC_OSD_PLACED_WRITE_KIB", e.Message);
+        Assert.Contains("multiple of 4", e.Message);
+    }
+
+    [Fact]
+    public void Without_the_variable_the_default_applies()
+    {
+        Assert.Equal(ObjectBlocks.PlacedWriteBlocks, Fabric.Storage.Osd.OsdOptions.FromEnvironment(_ => null).PlacedWriteBlocks);
+    }
+}

@@ -51,10 +51,16 @@ public sealed record OsdOptions
     /// <summary>Snap trim operations (dropping clones of deleted snapshots) in flight per PG.</summary>
     public int MaxTrimOps { get; init; } = 4;
 
+    /// <summary>Whole 4 KiB blocks a write must cover to go to the store's slot file instead of through its log
+    /// (<see cref="Store.ObjectBlocks.PlacedWriteBlocks"/>; int.MaxValue = never: every write goes through the log).</summary>
+    public int PlacedWriteBlocks { get; init; } = Store.ObjectBlocks.PlacedWriteBlocks;
+
     /// <summary>
     /// The node's options with the operator's overrides from the environment, until the cluster config has
     /// a storage table: FABRIC_OSD_SCRUB_INTERVAL and FABRIC_OSD_DEEP_SCRUB_INTERVAL (durations such as
-    /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms").
+    /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms"),
+    /// FABRIC_OSD_PLACED_WRITE_KIB (the smallest write, in KiB, a multiple of 4, that bypasses the log for the slot
+    /// file; "0" = none does).
     /// A value that does not parse is an error naming the variable.
     /// </summary>
     public static OsdOptions FromEnvironment(Func<string, string?>? lookup = null)
@@ -78,6 +84,15 @@ public sealed record OsdOptions
             options = options with
             {
                 AutoRepair = bool.TryParse(repair, out bool on) ? on : throw new FormatException($"FABRIC_OSD_AUTO_REPAIR='{repair}' is not true or false"),
+            };
+        }
+        if (lookup("FABRIC_OSD_PLACED_WRITE_KIB") is { Length: > 0 } placed)
+        {
+            options = options with
+            {
+                PlacedWriteBlocks = !int.TryParse(placed, out int kib) || kib < 0 || kib % 4 != 0
+                    ? throw new FormatException($"FABRIC_OSD_PLACED_WRITE_KIB='{placed}' is not a size in KiB that is a multiple of 4 (64 is the default, 0 turns placed writes off)")
+                    : kib == 0 ? int.MaxValue : kib / 4,
             };
         }
         return options;

@@ -68,8 +68,10 @@ public sealed class RocksDbObjectStore : IObjectStore
     /// <summary>Opens (or creates) the store in <paramref name="path"/>, creating parent directories. With
     /// <paramref name="writerSyncs"/> there is no flusher thread: batches become durable only when the writer
     /// calls <see cref="SyncWritten"/>.
-    /// <paramref name="slotFile"/> adds the slot file for large writes (<see cref="IObjectStore.HasSlots"/>).</summary>
-    public static RocksDbObjectStore Open(string path, long blockCacheBytes = 128L << 20, bool blobFiles = true, bool writerSyncs = false, bool slotFile = true)
+    /// <paramref name="slotFile"/> adds the slot file for large writes (<see cref="IObjectStore.HasSlots"/>), which
+    /// writes of at least <paramref name="placedWriteBlocks"/> whole blocks use.</summary>
+    public static RocksDbObjectStore Open(string path, long blockCacheBytes = 128L << 20, bool blobFiles = true, bool writerSyncs = false, bool slotFile = true,
+        int placedWriteBlocks = ObjectBlocks.PlacedWriteBlocks)
     {
         Directory.CreateDirectory(path);
         var options = new RocksDbOptions
@@ -86,7 +88,8 @@ public sealed class RocksDbObjectStore : IObjectStore
         RocksDatabase db = RocksDatabase.Open(path, options);
         try
         {
-            return new RocksDbObjectStore(path, db, writerSyncs, slotFile);
+            ArgumentOutOfRangeException.ThrowIfLessThan(placedWriteBlocks, 1);
+            return new RocksDbObjectStore(path, db, writerSyncs, slotFile) { PlacedWriteBlocks = placedWriteBlocks };
         }
         catch
         {
@@ -99,7 +102,7 @@ public sealed class RocksDbObjectStore : IObjectStore
 
     public SlotAllocator? Slots { get; }
 
-    public int PlacedWriteBlocks => ObjectBlocks.PlacedWriteBlocks;
+    public int PlacedWriteBlocks { get; private init; } = ObjectBlocks.PlacedWriteBlocks;
 
     public void WriteSlots(long first, ReadOnlySpan<byte> data)
     {
