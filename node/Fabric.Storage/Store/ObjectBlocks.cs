@@ -100,7 +100,10 @@ public static class ObjectBlocks
         int keyBytes = prefix + 4;
         // An object that may have placed blocks was written in large pieces: most of its blocks are placed, so
         // those records are looked up first. Any other object has only inline blocks.
-        bool placedFirst = MayHavePlaced(store, pg, name);
+        if (MayHavePlaced(store, pg, name))
+        {
+            return ReadPlaced(store, key[..prefix], offset, destination);
+        }
         byte[] keys = ArrayPool<byte>.Shared.Rent(count * keyBytes);
         byte[] values = ArrayPool<byte>.Shared.Rent(count * BlockValueSize);
         int[] keyLengths = ArrayPool<int>.Shared.Rent(count);
@@ -120,11 +123,7 @@ public static class ObjectBlocks
                     BinaryPrimitives.WriteUInt32BigEndian(k[prefix..], batchFirst + (uint)i);
                     keyLengths[i] = keyBytes;
                 }
-                if (placedFirst)
-                {
-                    ReadPlacedFirst(store, keys, keyBytes, keyLengths, batch, values, lengths);
-                }
-                else if (batch == 1)
+                if (batch == 1)
                 {
                     lengths[0] = store.ReadChecksummed(keys.AsSpan(0, keyBytes), values.AsSpan(0, BlockValueSize));
                 }
@@ -166,113 +165,127 @@ public static class ObjectBlocks
     }
 
     /// <summary>
-    /// A batched read of an object that may have placed blocks: looks up the placed records of all the blocks, reads
-    /// their data from the slot file into the value slots (crc + data, as inline values: one read per run of
-    /// consecutive slots), then looks up the inline values of the blocks without a record.
+    /// <see cref="Read"/> of an object that may have placed blocks: per batch of blocks, their placed records in one
+    /// lookup; the data of placed blocks straight from the slot file into the destination (one read per run of
+    /// consecutive slots, each block's crc checked where it landed); then the other blocks' inline values (small
+    /// writes since, and holes) in one batched lookup.
     /// </summary>
-    private static void ReadPlacedFirst(IObjectStore store, byte[] keys, int keyBytes, int[] keyLengths, int count, byte[] values, int[] lengths)
+    private static BlockReadStatus ReadPlaced(IObjectStore store, ReadOnlySpan<byte> namePrefix, ulong offset, Span<byte> destination)
     {
-        Span<uint> indexes = count <= 128 ? stackalloc uint[count] : new uint[count];
-        Span<long> slots = count <= 128 ? stackalloc long[count] : new long[count];
-        Span<uint> crcs = count <= 128 ? stackalloc uint[count] : new uint[count];
-        for (int i = 0; i < count; i++)
-        {
-            indexes[i] = BinaryPrimitives.ReadUInt32BigEndian(keys.AsSpan(i * keyBytes + keyBytes - 4, 4));
-        }
-        LookupPlaced(store, keys.AsSpan(0, keyBytes - 4), indexes, slots, crcs);
-        int inline = 0;
-        for (int i = 0; i < count; i++)
-        {
-            lengths[i] = slots[i] >= 0 ? BlockValueSize : slots[i] == -1 ? -1 : -2; // -2: a malformed record fails like a bad checksum
-            if (slots[i] >= 0)
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(values.AsSpan(i * BlockValueSize, 4), crcs[i]);
-            }
-            else if (slots[i] == -1)
-            {
-                inline++;
-            }
-        }
-        FillFromSlots(store, slots, values, lengths);
-        if (inline == 0)
-        {
-            return;
-        }
-        // The rest: inline blocks (small writes since) and holes, in one batched read of their keys.
-        byte[] missKeys = ArrayPool<byte>.Shared.Rent(inline * keyBytes);
-        byte[] missValues = ArrayPool<byte>.Shared.Rent(inline * BlockValueSize);
-        int[] missLengths = ArrayPool<int>.Shared.Rent(inline);
+        ulong end = offset + (ulong)destination.Length;
+        uint lastBlock = (uint)((end - 1) / BlockSize);
+        int keyBytes = namePrefix.Length + 4;
+        uint[] indexes = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
+        long[] slots = ArrayPool<long>.Shared.Rent(ReadBatchBlocks);
+        uint[] crcs = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(ReadBatchBlocks * BlockValueSize);
+        byte[] keys = ArrayPool<byte>.Shared.Rent(ReadBatchBlocks * keyBytes);
+        int[] keyLengths = ArrayPool<int>.Shared.Rent(ReadBatchBlocks);
+        int[] lengths = ArrayPool<int>.Shared.Rent(ReadBatchBlocks);
         try
         {
-            for (int i = 0, m = 0; i < count; i++)
+            for (uint batchFirst = (uint)(offset / BlockSize); batchFirst <= lastBlock;)
             {
-                if (slots[i] == -1)
+                int batch = (int)Math.Min(lastBlock - batchFirst + 1, (uint)ReadBatchBlocks);
+                for (int i = 0; i < batch; i++)
                 {
-                    keys.AsSpan(i * keyBytes, keyBytes).CopyTo(missKeys.AsSpan(m++ * keyBytes));
+                    indexes[i] = batchFirst + (uint)i;
                 }
+                LookupPlaced(store, namePrefix, indexes.AsSpan(0, batch), slots.AsSpan(0, batch), crcs.AsSpan(0, batch));
+                int inline = 0;
+                for (int i = 0; i < batch;)
+                {
+                    if (slots[i] == -2)
+                    {
+                        return BlockReadStatus.ChecksumMismatch; // A malformed record.
+                    }
+                    if (slots[i] == -1)
+                    {
+                        Span<byte> k = keys.AsSpan(inline * keyBytes, keyBytes);
+                        namePrefix.CopyTo(k);
+                        BinaryPrimitives.WriteUInt32BigEndian(k[namePrefix.Length..], indexes[i]);
+                        keyLengths[inline++] = keyBytes;
+                        i++;
+                        continue;
+                    }
+                    (ulong from, ulong to) = Clip(indexes[i], offset, end);
+                    if (to - from < BlockSize)
+                    {
+                        // A block the read covers in part: through a scratch block.
+                        Span<byte> block = scratch.AsSpan(0, BlockSize);
+                        if (!store.ReadSlots(slots[i], block) || Crc32C.Compute(block) != crcs[i])
+                        {
+                            return BlockReadStatus.ChecksumMismatch;
+                        }
+                        block[(int)(from - (ulong)indexes[i] * BlockSize)..(int)(to - (ulong)indexes[i] * BlockSize)].CopyTo(destination[(int)(from - offset)..]);
+                        i++;
+                        continue;
+                    }
+                    // A run of whole blocks in consecutive slots: one read into the destination.
+                    int j = i + 1;
+                    while (j < batch && slots[j] == slots[j - 1] + 1 && Clip(indexes[j], offset, end) is var (f, t) && t - f == BlockSize)
+                    {
+                        j++;
+                    }
+                    Span<byte> target = destination.Slice((int)(from - offset), (j - i) * BlockSize);
+                    if (!store.ReadSlots(slots[i], target))
+                    {
+                        return BlockReadStatus.ChecksumMismatch;
+                    }
+                    for (int b = i; b < j; b++)
+                    {
+                        if (Crc32C.Compute(target.Slice((b - i) * BlockSize, BlockSize)) != crcs[b])
+                        {
+                            return BlockReadStatus.ChecksumMismatch;
+                        }
+                    }
+                    i = j;
+                }
+                if (inline > 0)
+                {
+                    // Blocks without a placed record: inline values or holes.
+                    store.ReadChecksummed(keys.AsSpan(0, inline * keyBytes), keyLengths.AsSpan(0, inline), scratch, BlockValueSize, lengths.AsSpan(0, inline));
+                    for (int m = 0; m < inline; m++)
+                    {
+                        uint index = BinaryPrimitives.ReadUInt32BigEndian(keys.AsSpan(m * keyBytes + namePrefix.Length, 4));
+                        (ulong from, ulong to) = Clip(index, offset, end);
+                        Span<byte> into = destination.Slice((int)(from - offset), (int)(to - from));
+                        ReadOnlySpan<byte> value = scratch.AsSpan(m * BlockValueSize, BlockValueSize);
+                        if (lengths[m] == -1)
+                        {
+                            into.Clear();
+                        }
+                        else if (lengths[m] != BlockValueSize || !Verify(value))
+                        {
+                            return BlockReadStatus.ChecksumMismatch;
+                        }
+                        else
+                        {
+                            value.Slice(4 + (int)(from - (ulong)index * BlockSize), into.Length).CopyTo(into);
+                        }
+                    }
+                }
+                batchFirst += (uint)batch;
             }
-            store.ReadChecksummed(missKeys.AsSpan(0, inline * keyBytes), keyLengths.AsSpan(0, inline), missValues, BlockValueSize, missLengths.AsSpan(0, inline));
-            for (int i = 0, m = 0; i < count; i++)
-            {
-                if (slots[i] != -1)
-                {
-                    continue;
-                }
-                lengths[i] = missLengths[m];
-                if (missLengths[m] == BlockValueSize)
-                {
-                    missValues.AsSpan(m * BlockValueSize, BlockValueSize).CopyTo(values.AsSpan(i * BlockValueSize));
-                }
-                m++;
-            }
+            return BlockReadStatus.Ok;
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(missKeys);
-            ArrayPool<byte>.Shared.Return(missValues);
-            ArrayPool<int>.Shared.Return(missLengths);
+            ArrayPool<uint>.Shared.Return(indexes);
+            ArrayPool<long>.Shared.Return(slots);
+            ArrayPool<uint>.Shared.Return(crcs);
+            ArrayPool<byte>.Shared.Return(scratch);
+            ArrayPool<byte>.Shared.Return(keys);
+            ArrayPool<int>.Shared.Return(keyLengths);
+            ArrayPool<int>.Shared.Return(lengths);
         }
     }
 
-    /// <summary>Reads the data of the blocks with a slot (slot i ≥ 0) into value slot i after its crc, one read per
-    /// run of consecutive slots; a run the slot file cannot deliver marks its blocks bad (length -2).</summary>
-    private static void FillFromSlots(IObjectStore store, ReadOnlySpan<long> slots, byte[] values, int[] lengths)
+    /// <summary>The part of block <paramref name="index"/> inside the read [offset, end), as object byte positions.</summary>
+    private static (ulong From, ulong To) Clip(uint index, ulong offset, ulong end)
     {
-        int count = slots.Length;
-        byte[] run = ArrayPool<byte>.Shared.Rent(count * BlockSize);
-        try
-        {
-            for (int i = 0; i < count;)
-            {
-                if (slots[i] < 0)
-                {
-                    i++;
-                    continue;
-                }
-                int j = i + 1;
-                while (j < count && slots[j] == slots[j - 1] + 1)
-                {
-                    j++;
-                }
-                bool ok = store.ReadSlots(slots[i], run.AsSpan(0, (j - i) * BlockSize));
-                for (int b = i; b < j; b++)
-                {
-                    if (ok)
-                    {
-                        run.AsSpan((b - i) * BlockSize, BlockSize).CopyTo(values.AsSpan(b * BlockValueSize + 4, BlockSize));
-                    }
-                    else
-                    {
-                        lengths[b] = -2; // Unreadable: fails like a bad checksum, and the object is recovered.
-                    }
-                }
-                i = j;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(run);
-        }
+        ulong start = (ulong)index * BlockSize;
+        return (Math.Max(start, offset), Math.Min(start + BlockSize, end));
     }
 
     /// <summary>The in-memory key of an object in the store's set of slot owners (<see cref="SlotAllocator.MayOwn"/>).</summary>
