@@ -387,16 +387,17 @@ public sealed class SimRun
             node.Disk.Sync();
             var claimed = new HashSet<long>();
             string? problem = null;
-            node.Disk.Scan([StoreKeys.PlacedKind], (_, value) =>
+            int malformed = ObjectBlocks.ScanPlaced(node.Disk, [StoreKeys.PlacedKind], (_, _, _, slot) =>
             {
-                long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[4..]);
                 if (!claimed.Add(slot) || !node.Disk.Slots!.IsUsed(slot))
                 {
-                    problem = $"n{id}: slot {slot} claimed twice or free";
-                    return false;
+                    problem ??= $"n{id}: slot {slot} claimed twice or free";
                 }
-                return true;
             });
+            if (malformed > 0)
+            {
+                problem ??= $"n{id}: {malformed} malformed placed records";
+            }
             if (problem is not null)
             {
                 return problem;

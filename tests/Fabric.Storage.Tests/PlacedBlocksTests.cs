@@ -64,7 +64,7 @@ public class PlacedBlocksTests : IDisposable
         var store = new MemoryObjectStore(autoSync: false);
         byte[] data = Pattern(64 * Block, 1);
         Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, data.Length, data, zero: false));
-        Assert.Equal(64, CountKeys(store, StoreKeys.PlacedKind));
+        Assert.Equal(64, CountPlaced(store));
         Assert.Equal(0, CountKeys(store, StoreKeys.DataKind));
         Assert.Equal(64, store.Slots!.UsedSlots);
         AssertReads(store, "o", data);
@@ -80,7 +80,7 @@ public class PlacedBlocksTests : IDisposable
         AssertReads(store, "o", data);
         store.Sync();
         Assert.Equal(63, store.Slots.UsedSlots);
-        Assert.Equal(63, CountKeys(store, StoreKeys.PlacedKind));
+        Assert.Equal(63, CountPlaced(store));
         Assert.Equal(1, CountKeys(store, StoreKeys.DataKind));
 
         // A partial-block write into a placed block merges with the placed data.
@@ -106,7 +106,72 @@ public class PlacedBlocksTests : IDisposable
         Assert.Equal(56, store.Slots.UsedSlots);
         Commit(store, b => ObjectBlocks.AddDelete(store, b, 1, "o"));
         Assert.Equal(0, store.Slots.UsedSlots);
-        Assert.Equal(0, CountKeys(store, StoreKeys.PlacedKind));
+        Assert.Equal(0, CountPlaced(store));
+    }
+
+    [Fact]
+    public void A_rewrite_of_placed_blocks_puts_one_record_per_16_blocks_and_deletes_only_inline_values_that_may_exist()
+    {
+        var store = new MemoryObjectStore(autoSync: true);
+        byte[] data = Pattern(64 * Block, 20);
+        Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, data.Length, data, zero: false));
+        Assert.Equal(4, CountKeys(store, StoreKeys.PlacedKind)); // 64 blocks, 4 chunk records
+        // A rewrite: 4 records, no delete of inline keys (the records say there are none).
+        IStoreBatch rewrite = store.CreateBatch();
+        ObjectBlocks.AddWrite(store, rewrite, 1, "o", 0, data.Length, data, zero: false);
+        Assert.Equal(4, rewrite.Count);
+        store.Write(rewrite, null);
+        // One small write makes block 5 inline; the next rewrite deletes exactly that inline value.
+        byte[] small = Pattern(Block, 21);
+        Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 5 * Block, Block, small, zero: false));
+        Assert.Equal(1, CountKeys(store, StoreKeys.DataKind));
+        IStoreBatch again = store.CreateBatch();
+        ObjectBlocks.AddWrite(store, again, 1, "o", 0, data.Length, data, zero: false);
+        Assert.Equal(5, again.Count);
+        store.Write(again, null);
+        Assert.Equal(0, CountKeys(store, StoreKeys.DataKind));
+        AssertReads(store, "o", data);
+        SnapshotModelTests.AssertSlotsMatchRecords(store);
+    }
+
+    [Fact]
+    public void A_chunk_record_round_trips_and_a_malformed_one_is_refused()
+    {
+        var chunk = new PlacedChunk { MaybeInline = 0x00F0 };
+        chunk.Place(0, 0xDEADBEEF, 12345);
+        chunk.Place(15, 7, 1L << 40);
+        byte[] bytes = new byte[chunk.EncodedLength];
+        Assert.Equal(PlacedChunk.HeaderSize + 2 * PlacedChunk.EntrySize, chunk.Encode(bytes));
+        var back = new PlacedChunk();
+        Assert.True(PlacedChunk.TryDecode(bytes, back));
+        Assert.Equal(chunk.Placed, back.Placed);
+        Assert.Equal(0x00F0, back.MaybeInline);
+        Assert.Equal(12345, back.Slot(0));
+        Assert.Equal(0xDEADBEEF, back.Crc(0));
+        Assert.Equal(1L << 40, back.Slot(15));
+        Assert.False(PlacedChunk.TryDecode(bytes.AsSpan(0, bytes.Length - 1), new PlacedChunk())); // short
+        Assert.False(PlacedChunk.TryDecode(bytes.AsSpan(0, 3), new PlacedChunk()));
+        bytes[^1] = 0x80; // a negative slot
+        Assert.False(PlacedChunk.TryDecode(bytes, new PlacedChunk()));
+    }
+
+    [Fact]
+    public void A_malformed_record_fails_reads_of_its_blocks_instead_of_returning_zeros()
+    {
+        var store = new MemoryObjectStore(autoSync: true);
+        byte[] data = Pattern(32 * Block, 22);
+        Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, data.Length, data, zero: false));
+        Span<byte> key = stackalloc byte[64];
+        int n = StoreKeys.Placed(key, 1, "o", 1);
+        byte[] bad = key[..n].ToArray();
+        Commit(store, b => b.Put(bad, [1, 2, 3, 4, 5]));
+        Assert.Equal(BlockReadStatus.ChecksumMismatch, ObjectBlocks.Read(store, 1, "o", 16 * Block, new byte[Block]));
+        Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(store, 1, "o", 0, new byte[16 * Block]));
+        // After a restart (the map rebuilt from the records) too.
+        Assert.Equal(0, ObjectBlocks.RebuildSlots(store));
+        Assert.True(ObjectBlocks.MayHavePlaced(store, 1, "o"));
+        Assert.Equal(BlockReadStatus.ChecksumMismatch, ObjectBlocks.Read(store, 1, "o", 16 * Block, new byte[Block]));
+        Assert.NotEmpty(ObjectFamily.Scrub(store, 1, "o", deep: false, out _).BadBlocks);
     }
 
     [Fact]
@@ -159,7 +224,7 @@ public class PlacedBlocksTests : IDisposable
         using (RocksDbObjectStore store = RocksDbObjectStore.Open(_dir))
         {
             AssertReads(store, "vol.0", model, pg: 3);
-            Assert.Equal(CountKeys(store, StoreKeys.PlacedKind), store.Slots!.UsedSlots);
+            Assert.Equal(CountPlaced(store), store.Slots!.UsedSlots);
             // The set of objects that may own slots is rebuilt too; others skip the placed lookups.
             Assert.True(ObjectBlocks.MayHavePlaced(store, 3, "vol.0"));
             Assert.False(ObjectBlocks.MayHavePlaced(store, 3, "vol.1"));
@@ -186,8 +251,8 @@ public class PlacedBlocksTests : IDisposable
             Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, data.Length, data, zero: false));
             Commit(store, b => ObjectBlocks.WriteMeta(b, 1, "o", new ObjectMeta(7, (ulong)data.Length)));
         }
-        Assert.True(CountKeys(placed, StoreKeys.PlacedKind) > 0);
-        Assert.Equal(0, CountKeys(inline, StoreKeys.PlacedKind));
+        Assert.True(CountPlaced(placed) > 0);
+        Assert.Equal(0, CountPlaced(inline));
         var a = ObjectFamily.Scrub(placed, 1, "o", deep: true, out _);
         var b = ObjectFamily.Scrub(inline, 1, "o", deep: true, out _);
         Assert.Equal(b.Digest, a.Digest);
@@ -237,6 +302,13 @@ public class PlacedBlocksTests : IDisposable
         var part = new byte[expected.Length - 4097];
         Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(store, pg, name, 4097, part));
         Assert.True(part.AsSpan().SequenceEqual(expected.AsSpan(4097)));
+    }
+
+    private static int CountPlaced(IObjectStore store)
+    {
+        int count = 0;
+        Assert.Equal(0, ObjectBlocks.ScanPlaced(store, [StoreKeys.PlacedKind], (_, _, _, _) => count++));
+        return count;
     }
 
     private static int CountKeys(IObjectStore store, byte kind)

@@ -207,14 +207,12 @@ public class SnapshotModelTests
     internal static void AssertSlotsMatchRecords(MemoryObjectStore store)
     {
         var claimed = new HashSet<long>();
-        store.Scan([StoreKeys.PlacedKind], (key, value) =>
+        int malformed = ObjectBlocks.ScanPlaced(store, [StoreKeys.PlacedKind], (_, _, _, slot) =>
         {
-            Assert.Equal(ObjectBlocks.PlacedValueSize, value.Length);
-            long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(value[4..]);
             Assert.True(claimed.Add(slot), $"slot {slot} claimed twice");
             Assert.True(store.Slots!.IsUsed(slot), $"slot {slot} of a record is free");
-            return true;
         });
+        Assert.Equal(0, malformed);
         Assert.Equal(claimed.Count, store.Slots!.UsedSlots);
     }
 

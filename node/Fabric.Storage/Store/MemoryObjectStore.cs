@@ -80,15 +80,11 @@ public sealed class MemoryObjectStore : IObjectStore
     /// <summary>Flips one bit in the slot data of a random placed record under <paramref name="prefix"/>; false when none.</summary>
     public bool FlipRandomPlacedBit(Random random, ReadOnlySpan<byte> prefix)
     {
-        byte[] start = prefix.ToArray();
-        byte[] end = StoreKeys.PrefixEnd(prefix);
+        var placed = new List<long>();
+        ObjectBlocks.ScanPlaced(this, prefix, (_, _, _, slot) => placed.Add(slot));
         lock (_lock)
         {
-            var candidates = Between(_durable, start, end)
-                .Where(e => e.Value!.Length == ObjectBlocks.PlacedValueSize)
-                .Select(e => BitConverter.ToInt64(e.Value!, 4))
-                .Where(s => _slotData.ContainsKey(s))
-                .ToList();
+            var candidates = placed.Where(s => _slotData.ContainsKey(s)).ToList();
             if (candidates.Count == 0)
             {
                 return false;

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Numerics;
 using Fabric.Core.Checksums;
 
 namespace Fabric.Storage.Store;
@@ -295,36 +296,42 @@ public static class ObjectBlocks
     public static bool MayHavePlaced(IObjectStore store, ulong pg, string name) => store.Slots is { } slots && slots.MayOwn(OwnerHash(pg, name));
 
     /// <summary>
-    /// Looks up the placed records of <paramref name="blocks"/> of the object whose head-block key prefix (kind,
-    /// pg, name) is <paramref name="namePrefix"/> (the kind byte is replaced), in one batched read: slot i is the
-    /// block's slot, -1 when it has no record, -2 when the record is malformed; crc i its stored crc32c.
+    /// Looks up the placed entries of <paramref name="blocks"/> (ascending) of the object whose head-block key prefix
+    /// (kind, pg, name) is <paramref name="namePrefix"/> (the kind byte is replaced), one batched read of their chunk
+    /// records: slot i is the block's slot, -1 when it is not placed, -2 when its chunk's record is malformed; crc i
+    /// its stored crc32c.
     /// </summary>
     /// <remarks>The records are read without the store's own checks: a damaged record names a wrong slot or crc,
     /// and the block's crc check over the slot's data catches either.</remarks>
     private static void LookupPlaced(IObjectStore store, ReadOnlySpan<byte> namePrefix, ReadOnlySpan<uint> blocks, Span<long> slots, Span<uint> crcs)
     {
         int count = blocks.Length;
+        if (count == 0)
+        {
+            return;
+        }
+        int chunks = (int)(PlacedChunk.ChunkOf(blocks[^1]) - PlacedChunk.ChunkOf(blocks[0]) + 1);
+        uint firstChunk = PlacedChunk.ChunkOf(blocks[0]);
         int keyBytes = namePrefix.Length + 4;
-        byte[] keys = ArrayPool<byte>.Shared.Rent(count * keyBytes);
-        byte[] values = ArrayPool<byte>.Shared.Rent(count * PlacedValueSize);
-        int[] keyLengths = ArrayPool<int>.Shared.Rent(count);
-        int[] lengths = ArrayPool<int>.Shared.Rent(count);
+        byte[] keys = ArrayPool<byte>.Shared.Rent(chunks * keyBytes);
+        byte[] values = ArrayPool<byte>.Shared.Rent(chunks * PlacedChunk.MaxSize);
+        int[] keyLengths = ArrayPool<int>.Shared.Rent(chunks);
+        int[] lengths = ArrayPool<int>.Shared.Rent(chunks);
         try
         {
-            for (int i = 0; i < count; i++)
+            for (int c = 0; c < chunks; c++)
             {
-                Span<byte> k = keys.AsSpan(i * keyBytes, keyBytes);
+                Span<byte> k = keys.AsSpan(c * keyBytes, keyBytes);
                 namePrefix.CopyTo(k);
                 k[0] = StoreKeys.PlacedKind;
-                BinaryPrimitives.WriteUInt32BigEndian(k[namePrefix.Length..], blocks[i]);
-                keyLengths[i] = keyBytes;
+                BinaryPrimitives.WriteUInt32BigEndian(k[namePrefix.Length..], firstChunk + (uint)c);
+                keyLengths[c] = keyBytes;
             }
-            store.ReadChecksummed(keys.AsSpan(0, count * keyBytes), keyLengths.AsSpan(0, count), values, PlacedValueSize, lengths.AsSpan(0, count));
+            store.ReadChecksummed(keys.AsSpan(0, chunks * keyBytes), keyLengths.AsSpan(0, chunks), values, PlacedChunk.MaxSize, lengths.AsSpan(0, chunks));
             for (int i = 0; i < count; i++)
             {
-                ReadOnlySpan<byte> record = values.AsSpan(i * PlacedValueSize, PlacedValueSize);
-                slots[i] = lengths[i] < 0 ? -1 : lengths[i] != PlacedValueSize ? -2 : BinaryPrimitives.ReadInt64LittleEndian(record[4..]);
-                crcs[i] = lengths[i] == PlacedValueSize ? BinaryPrimitives.ReadUInt32LittleEndian(record) : 0;
+                int c = (int)(PlacedChunk.ChunkOf(blocks[i]) - firstChunk);
+                slots[i] = PlacedEntry(values.AsSpan(c * PlacedChunk.MaxSize, Math.Max(0, Math.Min(lengths[c], PlacedChunk.MaxSize))), lengths[c], (int)(blocks[i] % PlacedChunk.Blocks), out crcs[i]);
             }
         }
         finally
@@ -334,6 +341,34 @@ public static class ObjectBlocks
             ArrayPool<int>.Shared.Return(keyLengths);
             ArrayPool<int>.Shared.Return(lengths);
         }
+    }
+
+    /// <summary>Block <paramref name="i"/> of a chunk record as read (<paramref name="length"/> -1 = absent): its slot, or
+    /// -1 when it is not placed, -2 when the record is malformed.</summary>
+    private static long PlacedEntry(ReadOnlySpan<byte> record, int length, int i, out uint crc)
+    {
+        crc = 0;
+        if (length < 0)
+        {
+            return -1;
+        }
+        if (length < PlacedChunk.HeaderSize || length > PlacedChunk.MaxSize)
+        {
+            return -2;
+        }
+        int placed = BinaryPrimitives.ReadUInt16LittleEndian(record);
+        if (length != PlacedChunk.HeaderSize + BitOperations.PopCount((uint)placed) * PlacedChunk.EntrySize)
+        {
+            return -2;
+        }
+        if ((placed & (1 << i)) == 0)
+        {
+            return -1;
+        }
+        int at = PlacedChunk.HeaderSize + BitOperations.PopCount((uint)(placed & ((1 << i) - 1))) * PlacedChunk.EntrySize;
+        crc = BinaryPrimitives.ReadUInt32LittleEndian(record[at..]);
+        long slot = BinaryPrimitives.ReadInt64LittleEndian(record[(at + 4)..]);
+        return slot < 0 ? -2 : slot;
     }
 
     /// <summary>
@@ -351,32 +386,51 @@ public static class ObjectBlocks
         {
             return length;
         }
-        n = StoreKeys.Placed(key, pg, name, index);
-        Span<byte> record = stackalloc byte[PlacedValueSize];
+        n = StoreKeys.Placed(key, pg, name, PlacedChunk.ChunkOf(index));
+        Span<byte> record = stackalloc byte[PlacedChunk.MaxSize];
         length = store.Read(key[..n], record);
-        if (length != PlacedValueSize)
+        slot = PlacedEntry(record[..Math.Max(0, Math.Min(length, record.Length))], length, (int)(index % PlacedChunk.Blocks), out uint crc);
+        if (slot < 0)
         {
-            return length < 0 ? -1 : -2;
+            long found = slot;
+            slot = -1;
+            return found == -1 ? -1 : -2;
         }
-        slot = BinaryPrimitives.ReadInt64LittleEndian(record[4..]);
-        record[..4].CopyTo(block);
+        BinaryPrimitives.WriteUInt32LittleEndian(block, crc);
         return store.ReadSlots(slot, block.Slice(4, BlockSize)) ? BlockValueSize : -2;
     }
 
-    /// <summary>When head block <paramref name="index"/> is placed, drops its record and frees its slot with the batch.</summary>
-    private static void DropPlaced(IObjectStore store, IStoreBatch batch, Span<byte> key, ulong pg, string name, uint index)
+    /// <summary>Visits one placed block of a record under a scanned prefix: the record's key, the block's index, crc and slot.</summary>
+    public delegate void PlacedSlotVisitor(ReadOnlySpan<byte> recordKey, uint block, uint crc, long slot);
+
+    /// <summary>Visits every placed block of the records under <paramref name="prefix"/>; returns how many records were
+    /// malformed (and skipped).</summary>
+    public static int ScanPlaced(IObjectStore store, ReadOnlySpan<byte> prefix, PlacedSlotVisitor visitor)
     {
-        int n = StoreKeys.Placed(key, pg, name, index);
-        Span<byte> record = stackalloc byte[PlacedValueSize];
-        int length = store.Read(key[..n], record);
-        if (length >= 0)
+        int malformed = 0;
+        store.Scan(prefix, (k, v) =>
         {
-            batch.Delete(key[..n]);
-            if (length == PlacedValueSize)
+            uint chunk = StoreKeys.BlockOf(k);
+            bool ok = v.Length >= PlacedChunk.HeaderSize && v.Length <= PlacedChunk.MaxSize;
+            for (int i = 0; ok && i < PlacedChunk.Blocks; i++)
             {
-                batch.FreeSlots(BinaryPrimitives.ReadInt64LittleEndian(record[4..]), 1);
+                long slot = PlacedEntry(v, v.Length, i, out uint crc);
+                if (slot == -2)
+                {
+                    ok = false;
+                }
+                else if (slot >= 0)
+                {
+                    visitor(k, chunk * PlacedChunk.Blocks + (uint)i, crc, slot);
+                }
             }
-        }
+            if (!ok)
+            {
+                malformed++;
+            }
+            return true;
+        });
+        return malformed;
     }
 
     /// <summary>Frees the slots of every placed record under <paramref name="prefix"/> with the batch (the caller
@@ -387,14 +441,7 @@ public static class ObjectBlocks
         {
             return;
         }
-        store.Scan(prefix, (_, v) =>
-        {
-            if (v.Length == PlacedValueSize)
-            {
-                batch.FreeSlots(BinaryPrimitives.ReadInt64LittleEndian(v[4..]), 1);
-            }
-            return true;
-        });
+        ScanPlaced(store, prefix, (_, _, _, slot) => batch.FreeSlots(slot, 1));
     }
 
     /// <summary>Deletes every block of the head (inline and placed; not the clones), freeing placed slots with the batch.</summary>
@@ -421,7 +468,24 @@ public static class ObjectBlocks
             int p = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
             store.Scan(key[..p], (k, v) =>
             {
-                placed.Add((StoreKeys.BlockOf(k), v.ToArray()));
+                uint chunk = StoreKeys.BlockOf(k);
+                for (int i = 0; i < PlacedChunk.Blocks; i++)
+                {
+                    long slot = PlacedEntry(v, v.Length, i, out uint crc);
+                    if (slot == -2)
+                    {
+                        // A malformed record: one entry of the wrong size, which scrub reports and reads fail on.
+                        placed.Add((chunk * PlacedChunk.Blocks, v.ToArray()));
+                        break;
+                    }
+                    if (slot >= 0)
+                    {
+                        byte[] value = new byte[PlacedValueSize];
+                        BinaryPrimitives.WriteUInt32LittleEndian(value, crc);
+                        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(4), slot);
+                        placed.Add((chunk * PlacedChunk.Blocks + (uint)i, value));
+                    }
+                }
                 return true;
             });
         }
@@ -456,7 +520,6 @@ public static class ObjectBlocks
     public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero, ulong cowClone = 0)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
-        Span<byte> placedKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
         byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         bool clean = true;
@@ -464,7 +527,9 @@ public static class ObjectBlocks
         uint wholeFirst = (uint)((offset + BlockSize - 1) / BlockSize);
         uint wholeEnd = (uint)((offset + (ulong)length) / BlockSize);
         bool place = !zero && store.HasSlots && wholeEnd > wholeFirst && wholeEnd - wholeFirst >= store.PlacedWriteBlocks;
-        bool mayHavePlaced = MayHavePlaced(store, pg, name);
+        // Edits of the object's placed records, put once at the end; none for an object that has no placed block
+        // and does not get one.
+        PlacedChunkEdits? edits = place || MayHavePlaced(store, pg, name) ? new PlacedChunkEdits(store, batch, pg, name) : null;
         try
         {
             int done = 0;
@@ -477,7 +542,7 @@ public static class ObjectBlocks
                 if (place && index == wholeFirst)
                 {
                     int blocks = (int)(wholeEnd - wholeFirst);
-                    AddPlacedWrite(store, batch, pg, name, wholeFirst, data.Slice(done, blocks * BlockSize), cowClone, block);
+                    AddPlacedWrite(store, batch, edits!, pg, name, wholeFirst, data.Slice(done, blocks * BlockSize), cowClone, block);
                     done += blocks * BlockSize;
                     continue;
                 }
@@ -496,14 +561,11 @@ public static class ObjectBlocks
                     {
                         PutSealed(batch, key[..n], data.Slice(done, BlockSize));
                     }
-                    if (mayHavePlaced)
-                    {
-                        DropPlaced(store, batch, placedKey, pg, name, index);
-                    }
+                    edits?.SetNotPlaced(index, inline: !zero);
                 }
                 else
                 {
-                    int existing = ReadHeadBlock(store, pg, name, index, block, out long slot);
+                    int existing = ReadHeadBlock(store, pg, name, index, block, out _);
                     if (existing < 0 && existing != -1 || existing >= 0 && (existing != BlockValueSize || !Verify(block)))
                     {
                         clean = false;
@@ -531,13 +593,11 @@ public static class ObjectBlocks
                         BinaryPrimitives.WriteUInt32LittleEndian(block, Crc32C.Compute(payload));
                         batch.Put(key[..n], block.AsSpan(0, BlockValueSize));
                     }
-                    if (slot >= 0 || existing < -1)
-                    {
-                        DropPlaced(store, batch, placedKey, pg, name, index);
-                    }
+                    edits?.SetNotPlaced(index, inline: !(zero && existing == -1));
                 }
                 done += take;
             }
+            edits?.Flush();
             return clean;
         }
         finally
@@ -551,48 +611,18 @@ public static class ObjectBlocks
     /// blocks' previous forms go (inline values deleted, old slots freed with the batch), after copy-on-write
     /// into <paramref name="cowClone"/> when set.
     /// </summary>
-    private static void AddPlacedWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, uint first, ReadOnlySpan<byte> data, ulong cowClone, byte[] scratch)
+    private static void AddPlacedWrite(IObjectStore store, IStoreBatch batch, PlacedChunkEdits edits, ulong pg, string name, uint first, ReadOnlySpan<byte> data, ulong cowClone, byte[] scratch)
     {
         Debug.Assert(data.Length % BlockSize == 0 && data.Length > 0);
         int blocks = data.Length / BlockSize;
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
-        Span<byte> placedKey = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        int placedPrefix = StoreKeys.Named(placedKey, StoreKeys.PlacedKind, pg, name);
-        Span<byte> record = stackalloc byte[PlacedValueSize];
-        uint[] indexes = ArrayPool<uint>.Shared.Rent(blocks);
-        long[] oldSlots = ArrayPool<long>.Shared.Rent(blocks);
-        uint[] oldCrcs = ArrayPool<uint>.Shared.Rent(blocks);
-        try
+        if (cowClone != 0)
         {
             for (int i = 0; i < blocks; i++)
             {
-                indexes[i] = first + (uint)i;
-                if (cowClone != 0)
-                {
-                    ObjectFamily.Preserve(store, batch, pg, name, cowClone, indexes[i], scratch);
-                }
+                ObjectFamily.Preserve(store, batch, pg, name, cowClone, first + (uint)i, scratch);
             }
-            LookupPlaced(store, key[..prefix], indexes.AsSpan(0, blocks), oldSlots.AsSpan(0, blocks), oldCrcs.AsSpan(0, blocks));
-            for (int i = 0; i < blocks; i++)
-            {
-                // The old form: a placed record (its slot freed with this batch) or an inline value (deleted; a
-                // delete of an absent key costs a tombstone, cheaper than reading a blob-stored value to find out).
-                if (oldSlots[i] >= 0)
-                {
-                    batch.FreeSlots(oldSlots[i], 1);
-                }
-                else
-                {
-                    batch.Delete(key[..BlockKey(key, prefix, indexes[i])]);
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<uint>.Shared.Return(indexes);
-            ArrayPool<long>.Shared.Return(oldSlots);
-            ArrayPool<uint>.Shared.Return(oldCrcs);
         }
         store.Slots!.NoteOwner(OwnerHash(pg, name)); // Before any record exists: see SlotAllocator.MayOwn.
         int done = 0;
@@ -612,15 +642,19 @@ public static class ObjectBlocks
                 for (int i = done; i < blocks; i++)
                 {
                     PutSealed(batch, key[..BlockKey(key, prefix, first + (uint)i)], data.Slice(i * BlockSize, BlockSize));
+                    edits.SetNotPlaced(first + (uint)i, inline: true);
                 }
                 return;
             }
             for (int i = 0; i < run; i++)
             {
-                BinaryPrimitives.WriteUInt32LittleEndian(record, Crc32C.Compute(runData.Slice(i * BlockSize, BlockSize)));
-                BinaryPrimitives.WriteInt64LittleEndian(record[4..], slot + i);
-                int p = BlockKey(placedKey, placedPrefix, first + (uint)(done + i));
-                batch.Put(placedKey[..p], record);
+                uint index = first + (uint)(done + i);
+                // The block's previous form goes: an old slot is freed with the batch, an inline value that may be
+                // there is deleted (the chunk's record knows which are not, so rewrites of placed data skip that).
+                if (edits.SetPlaced(index, Crc32C.Compute(runData.Slice(i * BlockSize, BlockSize)), slot + i))
+                {
+                    batch.Delete(key[..BlockKey(key, prefix, index)]);
+                }
             }
             done += run;
         }
@@ -739,17 +773,25 @@ public static class ObjectBlocks
         byte[] lastObject = [];
         store.Scan([StoreKeys.PlacedKind], (k, v) =>
         {
-            if (v.Length == PlacedValueSize && !slots.MarkUsed(BinaryPrimitives.ReadInt64LittleEndian(v[4..]), 1))
-            {
-                conflicts++;
-            }
-            // Every object with a record, malformed ones included (their reads must find the record and fail);
-            // one object's records are adjacent, so its name is decoded once.
+            // Every object with a record, a malformed one included (its reads must find the record and fail). One
+            // object's records are adjacent, so its name is decoded once.
             ReadOnlySpan<byte> objectKey = k[..^4];
             if (!objectKey.SequenceEqual(lastObject))
             {
                 slots.NoteOwner(OwnerHash(StoreKeys.PgOf(k), StoreKeys.NameOf(k)));
                 lastObject = objectKey.ToArray();
+            }
+            for (int i = 0; i < PlacedChunk.Blocks; i++)
+            {
+                long slot = PlacedEntry(v, v.Length, i, out _);
+                if (slot == -2)
+                {
+                    break;
+                }
+                if (slot >= 0 && !slots.MarkUsed(slot, 1))
+                {
+                    conflicts++;
+                }
             }
             return true;
         });

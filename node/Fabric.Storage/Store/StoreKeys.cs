@@ -9,8 +9,9 @@ namespace Fabric.Storage.Store;
 /// <list type="bullet">
 /// <item><c>'O' pg name</c> → object metadata (version, size).</item>
 /// <item><c>'D' pg name block</c> → crc32c (4 bytes) + one 4 KiB block; absent blocks read as zeros.</item>
-/// <item><c>'P' pg name block</c> → a placed block: crc32c (4 bytes) + the slot (8 bytes) of its data in the
-/// store's slot file (large writes, <see cref="ObjectBlocks"/>). A block is either 'D' or 'P', never both.</item>
+/// <item><c>'P' pg name chunk</c> → the placed blocks of a chunk of 16 blocks: their crc32c and the slots of
+/// their data in the store's slot file (large writes, <see cref="PlacedChunk"/>, <see cref="ObjectBlocks"/>). A
+/// block is either 'D' or placed, never both.</item>
 /// <item><c>'K' pg name clone block</c> → a block a snapshot clone keeps (crc + data), or an empty value:
 /// the block was a hole at that snapshot (see <see cref="ObjectFamily"/>).</item>
 /// <item><c>'L' pg version</c> → a PG log entry (protobuf).</item>
@@ -60,10 +61,11 @@ public static class StoreKeys
         return n + 4;
     }
 
-    public static int Placed(Span<byte> key, ulong pg, string name, uint block)
+    /// <summary>The key of the placed record of chunk <paramref name="chunk"/> (blocks chunk × 16 ..) of an object.</summary>
+    public static int Placed(Span<byte> key, ulong pg, string name, uint chunk)
     {
         int n = Named(key, PlacedKind, pg, name);
-        BinaryPrimitives.WriteUInt32BigEndian(key[n..], block);
+        BinaryPrimitives.WriteUInt32BigEndian(key[n..], chunk);
         return n + 4;
     }
 

@@ -29,9 +29,20 @@ public static class StoreCorruptor
         else
         {
             // A placed block (a large write): its data is in the slot file; the record (crc, slot) stays as it was.
-            n = StoreKeys.Placed(key, pg, objectName, block);
+            n = StoreKeys.Placed(key, pg, objectName, block / PlacedChunk.Blocks);
             byte[] record = store.Get(key[..n]) ?? throw new InvalidOperationException($"block {block} of {objectName} is not in {storePath}");
-            long slot = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(4));
+            long slot = -1;
+            ObjectBlocks.ScanPlaced(store, key[..n], (_, b, _, s) =>
+            {
+                if (b == block)
+                {
+                    slot = s;
+                }
+            });
+            if (slot < 0)
+            {
+                throw new InvalidOperationException($"block {block} of {objectName} is not in {storePath}");
+            }
             byte[] data = new byte[ObjectBlocks.BlockSize];
             if (!store.ReadSlots(slot, data))
             {
