@@ -171,23 +171,13 @@ internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ul
     /// <summary>Block gets an inline value (<paramref name="inline"/>) or becomes a hole: it is no longer placed.</summary>
     public void SetNotPlaced(uint block, bool inline)
     {
-        uint chunkIndex = PlacedChunk.ChunkOf(block);
-        if (!_chunks.ContainsKey(chunkIndex) && !Exists(chunkIndex))
-        {
-            return; // No record: nothing placed to drop, and a record-less chunk says nothing about inline blocks.
-        }
-        PlacedChunk chunk = Load(chunkIndex).Chunk;
+        // A chunk without a record gets none from this (Flush skips a new record with nothing placed): there is
+        // nothing placed to drop, and a record-less chunk says nothing about inline blocks anyway.
+        PlacedChunk chunk = Load(PlacedChunk.ChunkOf(block)).Chunk;
         int i = (int)(block % PlacedChunk.Blocks);
         FreeIfPlaced(chunk, i);
         chunk.Unplace(i);
         chunk.MaybeInline = inline ? (ushort)(chunk.MaybeInline | (1 << i)) : (ushort)(chunk.MaybeInline & ~(1 << i));
-    }
-
-    private bool Exists(uint chunkIndex)
-    {
-        Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
-        int n = StoreKeys.Placed(key, pg, name, chunkIndex);
-        return store.Read(key[..n], Span<byte>.Empty) >= 0;
     }
 
     private void FreeIfPlaced(PlacedChunk chunk, int i)
