@@ -33,6 +33,10 @@ public interface IObjectStore : IDisposable
     /// </summary>
     void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths);
 
+    /// <summary><see cref="Read"/> of many keys at once, with the store's own checks (laid out as in the batched
+    /// <see cref="ReadChecksummed(ReadOnlySpan{byte}, ReadOnlySpan{int}, Span{byte}, int, Span{int})"/>).</summary>
+    void Read(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths);
+
     byte[]? Get(ReadOnlySpan<byte> key);
 
     /// <summary>Visits every key starting with <paramref name="prefix"/> in key order.</summary>

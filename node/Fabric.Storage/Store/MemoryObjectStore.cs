@@ -129,7 +129,10 @@ public sealed class MemoryObjectStore : IObjectStore
 
     public int ReadChecksummed(ReadOnlySpan<byte> key, Span<byte> destination) => Read(key, destination);
 
-    public void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths)
+    public void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths) =>
+        Read(keys, keyLengths, values, slotBytes, valueLengths);
+
+    public void Read(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths)
     {
         int offset = 0;
         for (int i = 0; i < keyLengths.Length; i++)

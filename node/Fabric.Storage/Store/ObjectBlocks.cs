@@ -175,6 +175,10 @@ public static class ObjectBlocks
     {
         ulong end = offset + (ulong)destination.Length;
         uint lastBlock = (uint)((end - 1) / BlockSize);
+        if (offset / BlockSize == lastBlock)
+        {
+            return ReadPlacedBlock(store, namePrefix, lastBlock, offset, destination);
+        }
         int keyBytes = namePrefix.Length + 4;
         uint[] indexes = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
         long[] slots = ArrayPool<long>.Shared.Rent(ReadBatchBlocks);
@@ -282,6 +286,54 @@ public static class ObjectBlocks
         }
     }
 
+    /// <summary><see cref="ReadPlaced"/> within one block (the common random read): one lookup of its chunk's record,
+    /// no batch buffers.</summary>
+    private static BlockReadStatus ReadPlacedBlock(IObjectStore store, ReadOnlySpan<byte> namePrefix, uint index, ulong offset, Span<byte> destination)
+    {
+        Span<byte> key = stackalloc byte[namePrefix.Length + 4];
+        namePrefix.CopyTo(key);
+        key[0] = StoreKeys.PlacedKind;
+        BinaryPrimitives.WriteUInt32BigEndian(key[namePrefix.Length..], PlacedChunk.ChunkOf(index));
+        Span<byte> record = stackalloc byte[PlacedChunk.MaxSize];
+        int length = store.Read(key, record); // Checked by the store: see LookupPlaced.
+        long slot = PlacedEntry(record[..Math.Max(0, Math.Min(length, record.Length))], length, (int)(index % PlacedChunk.Blocks), out uint crc);
+        int within = (int)(offset - (ulong)index * BlockSize);
+        if (slot == -2)
+        {
+            return BlockReadStatus.ChecksumMismatch;
+        }
+        if (slot >= 0)
+        {
+            if (destination.Length == BlockSize)
+            {
+                return store.ReadSlots(slot, destination) && Crc32C.Compute(destination) == crc ? BlockReadStatus.Ok : BlockReadStatus.ChecksumMismatch;
+            }
+            Span<byte> data = stackalloc byte[BlockSize];
+            if (!store.ReadSlots(slot, data) || Crc32C.Compute(data) != crc)
+            {
+                return BlockReadStatus.ChecksumMismatch;
+            }
+            data.Slice(within, destination.Length).CopyTo(destination);
+            return BlockReadStatus.Ok;
+        }
+        // Not placed: an inline value (a small write since) or a hole.
+        key[0] = StoreKeys.DataKind;
+        BinaryPrimitives.WriteUInt32BigEndian(key[namePrefix.Length..], index);
+        Span<byte> value = stackalloc byte[BlockValueSize];
+        length = store.ReadChecksummed(key, value);
+        if (length == -1)
+        {
+            destination.Clear();
+            return BlockReadStatus.Ok;
+        }
+        if (length != BlockValueSize || !Verify(value))
+        {
+            return BlockReadStatus.ChecksumMismatch;
+        }
+        value.Slice(4 + within, destination.Length).CopyTo(destination);
+        return BlockReadStatus.Ok;
+    }
+
     /// <summary>The part of block <paramref name="index"/> inside the read [offset, end), as object byte positions.</summary>
     private static (ulong From, ulong To) Clip(uint index, ulong offset, ulong end)
     {
@@ -301,8 +353,8 @@ public static class ObjectBlocks
     /// records: slot i is the block's slot, -1 when it is not placed, -2 when its chunk's record is malformed; crc i
     /// its stored crc32c.
     /// </summary>
-    /// <remarks>The records are read without the store's own checks: a damaged record names a wrong slot or crc,
-    /// and the block's crc check over the slot's data catches either.</remarks>
+    /// <remarks>The records are read with the store's own checks: a damaged record could otherwise say a block is
+    /// not placed, and the block would read as a hole without any crc to catch it.</remarks>
     private static void LookupPlaced(IObjectStore store, ReadOnlySpan<byte> namePrefix, ReadOnlySpan<uint> blocks, Span<long> slots, Span<uint> crcs)
     {
         int count = blocks.Length;
@@ -327,7 +379,7 @@ public static class ObjectBlocks
                 BinaryPrimitives.WriteUInt32BigEndian(k[namePrefix.Length..], firstChunk + (uint)c);
                 keyLengths[c] = keyBytes;
             }
-            store.ReadChecksummed(keys.AsSpan(0, chunks * keyBytes), keyLengths.AsSpan(0, chunks), values, PlacedChunk.MaxSize, lengths.AsSpan(0, chunks));
+            store.Read(keys.AsSpan(0, chunks * keyBytes), keyLengths.AsSpan(0, chunks), values, PlacedChunk.MaxSize, lengths.AsSpan(0, chunks));
             for (int i = 0; i < count; i++)
             {
                 int c = (int)(PlacedChunk.ChunkOf(blocks[i]) - firstChunk);

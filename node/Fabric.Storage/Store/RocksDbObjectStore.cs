@@ -184,6 +184,9 @@ public sealed class RocksDbObjectStore : IObjectStore
     public void ReadChecksummed(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths) =>
         _db.MultiGet(_cf, keys, keyLengths, values, slotBytes, valueLengths, verifyChecksums: false);
 
+    public void Read(ReadOnlySpan<byte> keys, ReadOnlySpan<int> keyLengths, Span<byte> values, int slotBytes, Span<int> valueLengths) =>
+        _db.MultiGet(_cf, keys, keyLengths, values, slotBytes, valueLengths, verifyChecksums: true);
+
     public byte[]? Get(ReadOnlySpan<byte> key) => _db.Get(_cf, key);
 
     public void Scan(ReadOnlySpan<byte> prefix, StoreScanVisitor visitor) => Scan(prefix, prefix, visitor);
