@@ -135,6 +135,37 @@ public class PlacedBlocksTests : IDisposable
     }
 
     [Fact]
+    public void A_recovery_push_replaces_an_object_placing_its_long_runs_and_freeing_the_old_slots_once()
+    {
+        var source = new MemoryObjectStore(autoSync: true);
+        byte[] data = Pattern(40 * Block, 23);
+        Commit(source, b => ObjectBlocks.AddWrite(source, b, 1, "o", 0, data.Length, data, zero: false));
+        byte[] small = Pattern(Block, 24);
+        Commit(source, b => ObjectBlocks.AddWrite(source, b, 1, "o", 20 * Block, Block, small, zero: false));
+        small.CopyTo(data, 20 * Block);
+        // Block 45 alone (a short run): inline at the target.
+        Commit(source, b => ObjectBlocks.AddWrite(source, b, 1, "o", 45 * Block, Block, small, zero: false));
+        data = data.Concat(new byte[5 * Block]).Concat(small).ToArray();
+        var blocks = new List<uint>();
+        var pushed = new ArrayBufferWriter<byte>();
+        Assert.True(ObjectBlocks.ReadAll(source, 1, "o", blocks, pushed));
+
+        // The target holds an older placed copy (different slots): the push replaces it in one batch.
+        var target = new MemoryObjectStore(autoSync: true);
+        byte[] old = Pattern(64 * Block, 25);
+        Commit(target, b => ObjectBlocks.AddWrite(target, b, 1, "o", 0, old.Length, old, zero: false));
+        Commit(target, b => ObjectBlocks.AddReplace(target, b, 1, "o", new ObjectMeta(9, (ulong)data.Length), blocks, pushed.WrittenSpan));
+        var back = new byte[64 * Block];
+        Assert.Equal(BlockReadStatus.Ok, ObjectBlocks.Read(target, 1, "o", 0, back));
+        Assert.True(back.AsSpan(0, data.Length).SequenceEqual(data));
+        Assert.True(back.AsSpan(data.Length).IndexOfAnyExcept((byte)0) < 0); // the old copy's tail is gone
+        Assert.Equal(40, CountPlaced(target)); // one run of 40 consecutive blocks (block 20 was inline at the source)
+        Assert.Equal(1, CountKeys(target, StoreKeys.DataKind));
+        SnapshotModelTests.AssertSlotsMatchRecords(target);
+        Assert.Equal(ObjectFamily.Scrub(source, 1, "o", deep: true, out _).Digest, ObjectFamily.Scrub(target, 1, "o", deep: true, out _).Digest);
+    }
+
+    [Fact]
     public void A_chunk_record_round_trips_and_a_malformed_one_is_refused()
     {
         var chunk = new PlacedChunk { MaybeInline = 0x00F0 };

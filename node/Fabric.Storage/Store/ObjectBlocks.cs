@@ -771,22 +771,52 @@ public static class ObjectBlocks
     public static void AddReplace(IObjectStore store, IStoreBatch batch, ulong pg, string name, ObjectMeta meta, IReadOnlyList<uint> blocks, ReadOnlySpan<byte> data)
     {
         AddDelete(store, batch, pg, name);
+        AddHeadBlocks(store, batch, pg, name, blocks, data);
+        WriteMeta(batch, pg, name, meta);
+    }
+
+    /// <summary>
+    /// Puts the head blocks of a recovery push (indexes ascending, their data back to back) into a batch that has
+    /// just deleted the head (<see cref="AddDelete"/>): runs of at least <see cref="IObjectStore.PlacedWriteBlocks"/>
+    /// consecutive blocks are placed, like the large writes that made them, the rest inline.
+    /// </summary>
+    public static void AddHeadBlocks(IObjectStore store, IStoreBatch batch, ulong pg, string name, IReadOnlyList<uint> blocks, ReadOnlySpan<byte> data)
+    {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
-        byte[] block = ArrayPool<byte>.Shared.Rent(BlockValueSize);
+        // The head was deleted in this batch: the edits start from empty chunks (nothing placed, nothing inline),
+        // not from the records still in the store.
+        var edits = store.HasSlots ? new PlacedChunkEdits(store, batch, pg, name, startEmpty: true) : null;
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(BlockValueSize);
         try
         {
-            for (int i = 0; i < blocks.Count; i++)
+            for (int i = 0; i < blocks.Count;)
             {
-                int n = BlockKey(key, prefix, blocks[i]);
-                PutSealed(batch, key[..n], data.Slice(i * BlockSize, BlockSize));
+                int j = i + 1;
+                while (j < blocks.Count && blocks[j] == blocks[j - 1] + 1)
+                {
+                    j++;
+                }
+                if (edits is not null && j - i >= store.PlacedWriteBlocks)
+                {
+                    AddPlacedWrite(store, batch, edits, pg, name, blocks[i], data.Slice(i * BlockSize, (j - i) * BlockSize), cowClone: 0, scratch);
+                }
+                else
+                {
+                    for (int b = i; b < j; b++)
+                    {
+                        PutSealed(batch, key[..BlockKey(key, prefix, blocks[b])], data.Slice(b * BlockSize, BlockSize));
+                        edits?.SetNotPlaced(blocks[b], inline: true);
+                    }
+                }
+                i = j;
             }
+            edits?.Flush();
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(block);
+            ArrayPool<byte>.Shared.Return(scratch);
         }
-        WriteMeta(batch, pg, name, meta);
     }
 
     /// <summary>Completes a block key after its name prefix (<see cref="StoreKeys.Named"/> encoded once per request).</summary>

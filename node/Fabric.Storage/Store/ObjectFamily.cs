@@ -432,13 +432,8 @@ public static class ObjectFamily
         byte[] block = ArrayPool<byte>.Shared.Rent(ObjectBlocks.BlockValueSize);
         try
         {
-            int at = 0;
-            foreach (uint index in push.Blocks)
-            {
-                int n = StoreKeys.Block(key, pg, name, index);
-                ObjectBlocks.PutSealed(batch, key[..n], data.Slice(at, ObjectBlocks.BlockSize));
-                at += ObjectBlocks.BlockSize;
-            }
+            ObjectBlocks.AddHeadBlocks(store, batch, pg, name, push.Blocks, data[..(push.Blocks.Count * ObjectBlocks.BlockSize)]);
+            int at = push.Blocks.Count * ObjectBlocks.BlockSize;
             foreach (CloneBlocks clone in push.Clones)
             {
                 foreach (uint index in clone.Blocks)

@@ -127,7 +127,9 @@ public sealed class PlacedChunk
 /// (<see cref="Flush"/>): reads of the store do not see the batch being built, so two edits of one chunk in one
 /// batch must meet here, not in the store. Slots it stops using are freed with the batch.
 /// </summary>
-internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ulong pg, string name)
+/// <remarks>With <c>startEmpty</c> the batch has already deleted the object's head (a recovery replacing it): chunks
+/// start with nothing placed and nothing inline, whatever the store still holds.</remarks>
+internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ulong pg, string name, bool startEmpty = false)
 {
     private readonly Dictionary<uint, (PlacedChunk Chunk, bool Existed, bool Malformed)> _chunks = new();
 
@@ -136,6 +138,12 @@ internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ul
     {
         if (_chunks.TryGetValue(chunkIndex, out var entry))
         {
+            return entry;
+        }
+        if (startEmpty)
+        {
+            entry = (new PlacedChunk { MaybeInline = 0 }, false, false);
+            _chunks[chunkIndex] = entry;
             return entry;
         }
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
