@@ -568,6 +568,8 @@ public static class ObjectBlocks
     /// checksum: the merged block is then written with zeros in place of the bad bytes and the caller
     /// must mark the object missing so that it is recovered from a good copy. With
     /// <paramref name="cowClone"/> set, every block is first preserved in that clone (copy-on-write).
+    /// It reads the store, which does not see the batch being built: one write per object per batch (a log entry
+    /// each), or writes of disjoint blocks of an object without placed blocks (copy-up).
     /// </summary>
     public static bool AddWrite(IObjectStore store, IStoreBatch batch, ulong pg, string name, ulong offset, int length, ReadOnlySpan<byte> data, bool zero, ulong cowClone = 0)
     {
