@@ -35,6 +35,49 @@ public static class Crc32C
     }
 
     /// <summary>The software path, exposed so tests can check it against the hardware path.</summary>
+    /// <summary>
+    /// The crc32c of each <paramref name="blockSize"/>-byte block of <paramref name="data"/> (a whole number of
+    /// them) into <paramref name="crcs"/>. Four blocks are computed at once: the crc32 instruction has a latency
+    /// of three cycles but a throughput of one per cycle, so independent streams run about three times faster
+    /// than one (measured: Crc32C was 9 % of all CPU of replicated 4 MiB writes, one block at a time).
+    /// </summary>
+    public static void ComputeBlocks(ReadOnlySpan<byte> data, int blockSize, Span<uint> crcs)
+    {
+        if (blockSize <= 0 || data.Length % blockSize != 0 || crcs.Length < data.Length / blockSize)
+        {
+            throw new ArgumentException($"data of {data.Length} bytes is not a whole number of {blockSize}-byte blocks, or {crcs.Length} crcs cannot hold them");
+        }
+        int blocks = data.Length / blockSize;
+        int i = 0;
+        if (Sse42.X64.IsSupported && blockSize % 8 == 0)
+        {
+            ref byte start = ref MemoryMarshal.GetReference(data);
+            for (; i + 4 <= blocks; i += 4)
+            {
+                ref byte b0 = ref Unsafe.Add(ref start, i * blockSize);
+                ref byte b1 = ref Unsafe.Add(ref b0, blockSize);
+                ref byte b2 = ref Unsafe.Add(ref b1, blockSize);
+                ref byte b3 = ref Unsafe.Add(ref b2, blockSize);
+                ulong c0 = uint.MaxValue, c1 = uint.MaxValue, c2 = uint.MaxValue, c3 = uint.MaxValue;
+                for (int j = 0; j < blockSize; j += 8)
+                {
+                    c0 = Sse42.X64.Crc32(c0, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b0, j)));
+                    c1 = Sse42.X64.Crc32(c1, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b1, j)));
+                    c2 = Sse42.X64.Crc32(c2, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b2, j)));
+                    c3 = Sse42.X64.Crc32(c3, Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref b3, j)));
+                }
+                crcs[i] = ~(uint)c0;
+                crcs[i + 1] = ~(uint)c1;
+                crcs[i + 2] = ~(uint)c2;
+                crcs[i + 3] = ~(uint)c3;
+            }
+        }
+        for (; i < blocks; i++)
+        {
+            crcs[i] = Compute(data.Slice(i * blockSize, blockSize));
+        }
+    }
+
     public static uint ComputeSoftware(ReadOnlySpan<byte> data) => ~UpdateSoftware(0xFFFFFFFFu, data);
 
     private static uint UpdateHardware64(uint state, ReadOnlySpan<byte> data)

@@ -183,6 +183,7 @@ public static class ObjectBlocks
         uint[] indexes = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
         long[] slots = ArrayPool<long>.Shared.Rent(ReadBatchBlocks);
         uint[] crcs = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
+        uint[] computedCrcs = ArrayPool<uint>.Shared.Rent(ReadBatchBlocks);
         byte[] scratch = ArrayPool<byte>.Shared.Rent(ReadBatchBlocks * BlockValueSize);
         byte[] keys = ArrayPool<byte>.Shared.Rent(ReadBatchBlocks * keyBytes);
         int[] keyLengths = ArrayPool<int>.Shared.Rent(ReadBatchBlocks);
@@ -237,9 +238,11 @@ public static class ObjectBlocks
                     {
                         return BlockReadStatus.ChecksumMismatch;
                     }
+                    Span<uint> computed = computedCrcs.AsSpan(0, j - i);
+                    Crc32C.ComputeBlocks(target, BlockSize, computed);
                     for (int b = i; b < j; b++)
                     {
-                        if (Crc32C.Compute(target.Slice((b - i) * BlockSize, BlockSize)) != crcs[b])
+                        if (computed[b - i] != crcs[b])
                         {
                             return BlockReadStatus.ChecksumMismatch;
                         }
@@ -279,6 +282,7 @@ public static class ObjectBlocks
             ArrayPool<uint>.Shared.Return(indexes);
             ArrayPool<long>.Shared.Return(slots);
             ArrayPool<uint>.Shared.Return(crcs);
+            ArrayPool<uint>.Shared.Return(computedCrcs);
             ArrayPool<byte>.Shared.Return(scratch);
             ArrayPool<byte>.Shared.Return(keys);
             ArrayPool<int>.Shared.Return(keyLengths);
@@ -679,10 +683,25 @@ public static class ObjectBlocks
             }
         }
         store.Slots!.NoteOwner(OwnerHash(pg, name)); // Before any record exists: see SlotAllocator.MayOwn.
+        uint[] crcs = ArrayPool<uint>.Shared.Rent(blocks);
+        try
+        {
+            PlaceRuns(store, batch, edits, first, data, crcs, key, prefix);
+        }
+        finally
+        {
+            ArrayPool<uint>.Shared.Return(crcs);
+        }
+    }
+
+    /// <summary>The slot runs of <see cref="AddPlacedWrite"/>: allocate, write, record each block.</summary>
+    private static void PlaceRuns(IObjectStore store, IStoreBatch batch, PlacedChunkEdits edits, uint first, ReadOnlySpan<byte> data, uint[] crcs, Span<byte> key, int prefix)
+    {
+        int blocks = data.Length / BlockSize;
         int done = 0;
         while (done < blocks)
         {
-            int run = store.Slots.Allocate(blocks - done, out long slot);
+            int run = store.Slots!.Allocate(blocks - done, out long slot);
             ReadOnlySpan<byte> runData = data.Slice(done * BlockSize, run * BlockSize);
             try
             {
@@ -700,12 +719,13 @@ public static class ObjectBlocks
                 }
                 return;
             }
+            Crc32C.ComputeBlocks(runData, BlockSize, crcs.AsSpan(0, run));
             for (int i = 0; i < run; i++)
             {
                 uint index = first + (uint)(done + i);
                 // The block's previous form goes: an old slot is freed with the batch, an inline value that may be
                 // there is deleted (the chunk's record knows which are not, so rewrites of placed data skip that).
-                if (edits.SetPlaced(index, Crc32C.Compute(runData.Slice(i * BlockSize, BlockSize)), slot + i))
+                if (edits.SetPlaced(index, crcs[i], slot + i))
                 {
                     batch.Delete(key[..BlockKey(key, prefix, index)]);
                 }

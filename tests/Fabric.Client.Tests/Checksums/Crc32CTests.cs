@@ -14,6 +14,28 @@ public class Crc32CTests
         Assert.Equal(0xE3069283u, Crc32C.ComputeSoftware(Encoding.ASCII.GetBytes("123456789")));
     }
 
+    [Theory]
+    [InlineData(4096, 1)]
+    [InlineData(4096, 3)]
+    [InlineData(4096, 4)]
+    [InlineData(4096, 9)]
+    [InlineData(32, 8)]
+    [InlineData(5, 7)] // not a multiple of 8: one block at a time
+    public void Blocks_computed_four_at_a_time_match_one_at_a_time(int blockSize, int blocks)
+    {
+        byte[] data = new byte[blockSize * blocks];
+        new Random(blockSize * 31 + blocks).NextBytes(data);
+        uint[] crcs = new uint[blocks + 1];
+        Crc32C.ComputeBlocks(data, blockSize, crcs);
+        for (int i = 0; i < blocks; i++)
+        {
+            Assert.Equal(Crc32C.ComputeSoftware(data.AsSpan(i * blockSize, blockSize)), crcs[i]);
+        }
+        Assert.Equal(0u, crcs[blocks]); // nothing past the blocks
+        Assert.Throws<ArgumentException>(() => Crc32C.ComputeBlocks(data.AsSpan(1), blockSize, crcs));
+        Assert.Throws<ArgumentException>(() => Crc32C.ComputeBlocks(data, blockSize, new uint[blocks - 1]));
+    }
+
     [Fact]
     public void Rfc3720_vectors()
     {
