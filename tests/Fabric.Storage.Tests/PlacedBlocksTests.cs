@@ -166,6 +166,24 @@ public class PlacedBlocksTests : IDisposable
     }
 
     [Fact]
+    public void Two_deletes_of_one_placed_object_in_one_batch_free_its_slots_once()
+    {
+        // The rollback of two divergent log entries of one object deletes it twice in one batch (simulation seed 312).
+        var store = new MemoryObjectStore(autoSync: false);
+        byte[] data = Pattern(32 * Block, 26);
+        Commit(store, b => ObjectBlocks.AddWrite(store, b, 1, "o", 0, data.Length, data, zero: false));
+        IStoreBatch batch = store.CreateBatch();
+        ObjectBlocks.AddDelete(store, batch, 1, "o");
+        ObjectBlocks.AddDelete(store, batch, 1, "o");
+        Span<byte> prefix = stackalloc byte[16];
+        ObjectBlocks.AddFreePlaced(store, batch, prefix[..StoreKeys.PgPrefix(prefix, StoreKeys.PlacedKind, 1)]);
+        store.Write(batch, null);
+        store.Sync();
+        Assert.Equal(0, store.Slots!.UsedSlots);
+        SnapshotModelTests.AssertSlotsMatchRecords(store);
+    }
+
+    [Fact]
     public void A_chunk_record_round_trips_and_a_malformed_one_is_refused()
     {
         var chunk = new PlacedChunk { MaybeInline = 0x00F0 };

@@ -62,6 +62,9 @@ public sealed class RocksDbObjectStore : IObjectStore
         }
     }
 
+    /// <summary>Frees of slots that were not in use (should stay 0; see <see cref="SyncAndComplete"/>).</summary>
+    public long SlotFreeErrors { get; private set; }
+
     /// <summary>WAL syncs made so far (each covers every batch written before it started).</summary>
     public long FlushCount { get; private set; }
 
@@ -334,7 +337,16 @@ public sealed class RocksDbObjectStore : IObjectStore
             batch.Dispose();
             if (durable)
             {
-                batch.ReleaseSlots(Slots);
+                try
+                {
+                    batch.ReleaseSlots(Slots);
+                }
+                catch (InvalidOperationException)
+                {
+                    // A slot freed that was not in use: the records and the map disagree (a bug the simulation would
+                    // catch; it throws there). The node goes on; the map is rebuilt from the records at the next start.
+                    SlotFreeErrors++;
+                }
                 onDurable?.Invoke();
             }
         }
