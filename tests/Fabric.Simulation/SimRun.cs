@@ -368,6 +368,17 @@ public sealed class SimRun
                 {
                     sb.Append("    " + node.Core.DescribeRecovery(pg.Pg) + "\n");
                 }
+                if (pg.State.Contains("scrubbing", StringComparison.Ordinal))
+                {
+                    sb.Append("    " + node.Core.DescribeScrub(pg.Pg) + "\n");
+                    if (PgId.TryParse(pg.Pg, out PgId id))
+                    {
+                        foreach (int member in pg.Acting)
+                        {
+                            sb.Append("      " + (_cluster.Nodes[member].Core?.DescribeMember(id.Packed) ?? $"osd.{member}: down") + "\n");
+                        }
+                    }
+                }
             }
         }
         sb.Append($"outstanding client ops: {string.Join(",", _cluster.Clients.Select(c => c.Client.Outstanding))}\n");

@@ -12,7 +12,12 @@ public class SimulationTests(ITestOutputHelper output)
     private const int MixedSeeds = 12;
     private const int FlipSeeds = 4;
 
-    public static IEnumerable<object[]> Mixed() => Seeds(MixedSeeds, 1);
+    /// <summary>Seeds that once failed, kept as regressions: 312 and 448 freed a placed slot twice (two deletes of one
+    /// object in one batch); 953, 1405 and 1895 left a replica waiting after a duplicated peering query of its session.</summary>
+    private static readonly int[] RegressionSeeds = [312, 448, 953, 1405, 1895];
+
+    public static IEnumerable<object[]> Mixed() =>
+        Environment.GetEnvironmentVariable("FABRIC_SIM_SEED") is { Length: > 0 } ? Seeds(MixedSeeds, 1) : Seeds(MixedSeeds, 1).Concat(RegressionSeeds.Select(s => new object[] { s }));
 
     public static IEnumerable<object[]> Flips() => Seeds(FlipSeeds, 1001);
 

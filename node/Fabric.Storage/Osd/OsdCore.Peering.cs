@@ -292,6 +292,15 @@ public sealed partial class OsdCore
             {
                 return;
             }
+            if (query.Session == pg.Session && pg.ActivatedThisRun && !pg.IsPrimary)
+            {
+                // A duplicate (or late retransmission) of a query of the session we were already activated in: the
+                // primary finished peering before it sent our activation and will not send it again, so resetting
+                // here would leave us waiting forever while it runs active+clean (simulation seeds 953, 1405, 1895:
+                // a scrub refused by such a replica, retried without end).
+                Send(from, StorageMessageType.MsgPgNotify, BuildNotify(pg, query.Session, query.Pg));
+                return;
+            }
             // From here on, writes of older sessions are neither applied nor acknowledged.
             pg.Session = query.Session;
             pg.ActivatedThisRun = false;

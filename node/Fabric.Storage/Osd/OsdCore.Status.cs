@@ -68,6 +68,26 @@ public sealed partial class OsdCore
         return true;
     }
 
+    /// <summary>What a running scrub of a PG waits for (simulation failure reports).</summary>
+    internal string DescribeScrub(string pgText)
+    {
+        PgState? pg = _pgs.Values.FirstOrDefault(p => p.Id.ToString() == pgText);
+        if (pg?.Scrub is not { } job)
+        {
+            return "no scrub";
+        }
+        string held = string.Join(",", pg.ObjectWrites.Where(w => InRange(w.Key, job.Start, job.End)).Select(w => $"{w.Key}x{w.Value}"));
+        return $"scrub {job.Id} session {job.Session} (pg session {pg.Session}) chunk [{job.Start}, {job.End ?? "end"}) active={job.ChunkActive} sent={job.Sent} "
+            + $"waiting for [{string.Join(",", job.Waiting)}] maps from [{string.Join(",", job.Maps.Keys)}] writes held in the chunk: {(held.Length == 0 ? "none" : held)}; "
+            + $"in flight: {pg.InFlight.Count}";
+    }
+
+    /// <summary>This OSD's view of a PG it holds, primary or not (simulation failure reports).</summary>
+    internal string DescribeMember(ulong packedPg) =>
+        _pgs.TryGetValue(packedPg, out PgState? pg)
+            ? $"osd.{_osd}: {(pg.IsPrimary ? "primary" : "replica")} phase {pg.Phase} session {pg.Session} activated {pg.ActivatedThisRun}"
+            : $"osd.{_osd}: does not hold it";
+
     /// <summary>What recovery of a PG waits for (simulation failure reports).</summary>
     internal string DescribeRecovery(string pgText)
     {
