@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Numerics;
 using Fabric.Core.Checksums;
 
 namespace Fabric.Storage.Store;
@@ -294,13 +293,7 @@ public static class ObjectBlocks
     /// no batch buffers.</summary>
     private static BlockReadStatus ReadPlacedBlock(IObjectStore store, ReadOnlySpan<byte> namePrefix, uint index, ulong offset, Span<byte> destination)
     {
-        Span<byte> key = stackalloc byte[namePrefix.Length + 4];
-        namePrefix.CopyTo(key);
-        key[0] = StoreKeys.PlacedKind;
-        BinaryPrimitives.WriteUInt32BigEndian(key[namePrefix.Length..], PlacedChunk.ChunkOf(index));
-        Span<byte> record = stackalloc byte[PlacedChunk.MaxSize];
-        int length = store.Read(key, record); // Checked by the store: see LookupPlaced.
-        long slot = PlacedEntry(record[..Math.Max(0, Math.Min(length, record.Length))], length, (int)(index % PlacedChunk.Blocks), out uint crc);
+        long slot = LookupPlacedBlock(store, namePrefix, index, out uint crc);
         int within = (int)(offset - (ulong)index * BlockSize);
         if (slot == -2)
         {
@@ -321,10 +314,11 @@ public static class ObjectBlocks
             return BlockReadStatus.Ok;
         }
         // Not placed: an inline value (a small write since) or a hole.
-        key[0] = StoreKeys.DataKind;
+        Span<byte> key = stackalloc byte[namePrefix.Length + 4];
+        namePrefix.CopyTo(key);
         BinaryPrimitives.WriteUInt32BigEndian(key[namePrefix.Length..], index);
         Span<byte> value = stackalloc byte[BlockValueSize];
-        length = store.ReadChecksummed(key, value);
+        int length = store.ReadChecksummed(key, value);
         if (length == -1)
         {
             destination.Clear();
@@ -387,7 +381,7 @@ public static class ObjectBlocks
             for (int i = 0; i < count; i++)
             {
                 int c = (int)(PlacedChunk.ChunkOf(blocks[i]) - firstChunk);
-                slots[i] = PlacedEntry(values.AsSpan(c * PlacedChunk.MaxSize, Math.Max(0, Math.Min(lengths[c], PlacedChunk.MaxSize))), lengths[c], (int)(blocks[i] % PlacedChunk.Blocks), out crcs[i]);
+                slots[i] = PlacedChunk.EntryOf(values.AsSpan(c * PlacedChunk.MaxSize, PlacedChunk.MaxSize), lengths[c], (int)(blocks[i] % PlacedChunk.Blocks), out crcs[i]);
             }
         }
         finally
@@ -399,58 +393,41 @@ public static class ObjectBlocks
         }
     }
 
-    /// <summary>Block <paramref name="i"/> of a chunk record as read (<paramref name="length"/> -1 = absent): its slot, or
-    /// -1 when it is not placed, -2 when the record is malformed.</summary>
-    private static long PlacedEntry(ReadOnlySpan<byte> record, int length, int i, out uint crc)
+    /// <summary>
+    /// Looks up the placed entry of head block <paramref name="index"/> of the object whose head-block key prefix is
+    /// <paramref name="namePrefix"/>: one read of its chunk's record, with the store's own checks (see
+    /// <see cref="LookupPlaced"/>). Its slot, -1 when it is not placed, -2 when the record is malformed.
+    /// </summary>
+    private static long LookupPlacedBlock(IObjectStore store, ReadOnlySpan<byte> namePrefix, uint index, out uint crc)
     {
-        crc = 0;
-        if (length < 0)
-        {
-            return -1;
-        }
-        if (length < PlacedChunk.HeaderSize || length > PlacedChunk.MaxSize)
-        {
-            return -2;
-        }
-        int placed = BinaryPrimitives.ReadUInt16LittleEndian(record);
-        if (length != PlacedChunk.HeaderSize + BitOperations.PopCount((uint)placed) * PlacedChunk.EntrySize)
-        {
-            return -2;
-        }
-        if ((placed & (1 << i)) == 0)
-        {
-            return -1;
-        }
-        int at = PlacedChunk.HeaderSize + BitOperations.PopCount((uint)(placed & ((1 << i) - 1))) * PlacedChunk.EntrySize;
-        crc = BinaryPrimitives.ReadUInt32LittleEndian(record[at..]);
-        long slot = BinaryPrimitives.ReadInt64LittleEndian(record[(at + 4)..]);
-        return slot < 0 ? -2 : slot;
+        Span<byte> key = stackalloc byte[namePrefix.Length + 4];
+        namePrefix.CopyTo(key);
+        key[0] = StoreKeys.PlacedKind;
+        BinaryPrimitives.WriteUInt32BigEndian(key[namePrefix.Length..], PlacedChunk.ChunkOf(index));
+        Span<byte> record = stackalloc byte[PlacedChunk.MaxSize];
+        int length = store.Read(key, record);
+        return PlacedChunk.EntryOf(record, length, (int)(index % PlacedChunk.Blocks), out crc);
     }
 
     /// <summary>
     /// The stored form of head block <paramref name="index"/> as an inline value in <paramref name="block"/>
     /// (crc + data): its length (<see cref="BlockValueSize"/>), -1 when absent, another length when malformed or
-    /// unreadable. <paramref name="slot"/> is the slot when the block is placed, else -1.
+    /// unreadable.
     /// </summary>
-    public static int ReadHeadBlock(IObjectStore store, ulong pg, string name, uint index, Span<byte> block, out long slot)
+    public static int ReadHeadBlock(IObjectStore store, ulong pg, string name, uint index, Span<byte> block)
     {
-        slot = -1;
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
-        int n = StoreKeys.Block(key, pg, name, index);
+        int prefix = StoreKeys.Named(key, StoreKeys.DataKind, pg, name);
+        int n = BlockKey(key, prefix, index);
         int length = store.ReadChecksummed(key[..n], block);
         if (length >= 0 || !MayHavePlaced(store, pg, name))
         {
             return length;
         }
-        n = StoreKeys.Placed(key, pg, name, PlacedChunk.ChunkOf(index));
-        Span<byte> record = stackalloc byte[PlacedChunk.MaxSize];
-        length = store.Read(key[..n], record);
-        slot = PlacedEntry(record[..Math.Max(0, Math.Min(length, record.Length))], length, (int)(index % PlacedChunk.Blocks), out uint crc);
+        long slot = LookupPlacedBlock(store, key[..prefix], index, out uint crc);
         if (slot < 0)
         {
-            long found = slot;
-            slot = -1;
-            return found == -1 ? -1 : -2;
+            return slot == -1 ? -1 : -2;
         }
         BinaryPrimitives.WriteUInt32LittleEndian(block, crc);
         return store.ReadSlots(slot, block.Slice(4, BlockSize)) ? BlockValueSize : -2;
@@ -470,7 +447,7 @@ public static class ObjectBlocks
             bool ok = v.Length >= PlacedChunk.HeaderSize && v.Length <= PlacedChunk.MaxSize;
             for (int i = 0; ok && i < PlacedChunk.Blocks; i++)
             {
-                long slot = PlacedEntry(v, v.Length, i, out uint crc);
+                long slot = PlacedChunk.EntryOf(v, v.Length, i, out uint crc);
                 if (slot == -2)
                 {
                     ok = false;
@@ -527,7 +504,7 @@ public static class ObjectBlocks
                 uint chunk = StoreKeys.BlockOf(k);
                 for (int i = 0; i < PlacedChunk.Blocks; i++)
                 {
-                    long slot = PlacedEntry(v, v.Length, i, out uint crc);
+                    long slot = PlacedChunk.EntryOf(v, v.Length, i, out uint crc);
                     if (slot == -2)
                     {
                         // A malformed record: one entry of the wrong size, which scrub reports and reads fail on.
@@ -623,7 +600,7 @@ public static class ObjectBlocks
                 }
                 else
                 {
-                    int existing = ReadHeadBlock(store, pg, name, index, block, out _);
+                    int existing = ReadHeadBlock(store, pg, name, index, block);
                     if (existing < 0 && existing != -1 || existing >= 0 && (existing != BlockValueSize || !Verify(block)))
                     {
                         clean = false;
@@ -887,7 +864,7 @@ public static class ObjectBlocks
             }
             for (int i = 0; i < PlacedChunk.Blocks; i++)
             {
-                long slot = PlacedEntry(v, v.Length, i, out _);
+                long slot = PlacedChunk.EntryOf(v, v.Length, i, out _);
                 if (slot == -2)
                 {
                     break;

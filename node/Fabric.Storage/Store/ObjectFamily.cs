@@ -115,7 +115,7 @@ public static class ObjectFamily
             return;
         }
         // A placed block is copied inline: a slot has one owner (ObjectBlocks).
-        int length = ObjectBlocks.ReadHeadBlock(store, pg, name, block, scratch, out _);
+        int length = ObjectBlocks.ReadHeadBlock(store, pg, name, block, scratch);
         if (length == -1)
         {
             batch.Put(key[..n], ReadOnlySpan<byte>.Empty);
@@ -247,7 +247,7 @@ public static class ObjectFamily
                 return length;
             }
         }
-        return ObjectBlocks.ReadHeadBlock(store, pg, name, index, block, out _);
+        return ObjectBlocks.ReadHeadBlock(store, pg, name, index, block);
     }
 
     /// <summary>

@@ -74,51 +74,50 @@ public sealed class PlacedChunk
     /// <summary>Decodes a stored record into <paramref name="chunk"/>; false when it is malformed.</summary>
     public static bool TryDecode(ReadOnlySpan<byte> value, PlacedChunk chunk)
     {
-        if (value.Length < HeaderSize)
-        {
-            return false;
-        }
-        ushort placed = BinaryPrimitives.ReadUInt16LittleEndian(value);
-        if (value.Length != HeaderSize + BitOperations.PopCount(placed) * EntrySize)
-        {
-            return false;
-        }
-        chunk.Placed = placed;
-        chunk.MaybeInline = BinaryPrimitives.ReadUInt16LittleEndian(value[2..]);
-        int at = HeaderSize;
         for (int i = 0; i < Blocks; i++)
         {
-            if ((placed & (1 << i)) != 0)
+            long slot = EntryOf(value, value.Length, i, out uint crc);
+            if (slot == -2)
             {
-                chunk._crcs[i] = BinaryPrimitives.ReadUInt32LittleEndian(value[at..]);
-                chunk._slots[i] = BinaryPrimitives.ReadInt64LittleEndian(value[(at + 4)..]);
-                if (chunk._slots[i] < 0)
-                {
-                    return false;
-                }
-                at += EntrySize;
+                return false;
+            }
+            if (slot >= 0)
+            {
+                chunk.Place(i, crc, slot);
             }
         }
+        chunk.MaybeInline = BinaryPrimitives.ReadUInt16LittleEndian(value[2..]);
         return true;
     }
 
-    /// <summary>Calls <paramref name="visit"/>(block offset in the chunk, crc, slot) for each placed block of a stored
-    /// record; false when it is malformed.</summary>
-    public static bool ForEachPlaced(ReadOnlySpan<byte> value, Action<int, uint, long> visit)
+    /// <summary>
+    /// Block <paramref name="i"/> of a stored record as read (<paramref name="length"/>: the value's length, -1 when
+    /// absent), without decoding the rest: its slot, or -1 when it is not placed, -2 when the record is malformed.
+    /// </summary>
+    public static long EntryOf(ReadOnlySpan<byte> record, int length, int i, out uint crc)
     {
-        var chunk = new PlacedChunk();
-        if (!TryDecode(value, chunk))
+        crc = 0;
+        if (length < 0)
         {
-            return false;
+            return -1;
         }
-        for (int i = 0; i < Blocks; i++)
+        if (length < HeaderSize || length > MaxSize || length > record.Length)
         {
-            if (chunk.IsPlaced(i))
-            {
-                visit(i, chunk._crcs[i], chunk._slots[i]);
-            }
+            return -2;
         }
-        return true;
+        int placed = BinaryPrimitives.ReadUInt16LittleEndian(record);
+        if (length != HeaderSize + BitOperations.PopCount((uint)placed) * EntrySize)
+        {
+            return -2;
+        }
+        if ((placed & (1 << i)) == 0)
+        {
+            return -1;
+        }
+        int at = HeaderSize + BitOperations.PopCount((uint)(placed & ((1 << i) - 1))) * EntrySize;
+        crc = BinaryPrimitives.ReadUInt32LittleEndian(record[at..]);
+        long slot = BinaryPrimitives.ReadInt64LittleEndian(record[(at + 4)..]);
+        return slot < 0 ? -2 : slot;
     }
 }
 
@@ -131,10 +130,10 @@ public sealed class PlacedChunk
 /// start with nothing placed and nothing inline, whatever the store still holds.</remarks>
 internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ulong pg, string name, bool startEmpty = false)
 {
-    private readonly Dictionary<uint, (PlacedChunk Chunk, bool Existed, bool Malformed)> _chunks = new();
+    private readonly Dictionary<uint, (PlacedChunk Chunk, bool Existed)> _chunks = new();
 
     /// <summary>The chunk's record as stored (or a new one: every block may be inline).</summary>
-    private (PlacedChunk Chunk, bool Existed, bool Malformed) Load(uint chunkIndex)
+    private (PlacedChunk Chunk, bool Existed) Load(uint chunkIndex)
     {
         if (_chunks.TryGetValue(chunkIndex, out var entry))
         {
@@ -142,7 +141,7 @@ internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ul
         }
         if (startEmpty)
         {
-            entry = (new PlacedChunk { MaybeInline = 0 }, false, false);
+            entry = (new PlacedChunk { MaybeInline = 0 }, false);
             _chunks[chunkIndex] = entry;
             return entry;
         }
@@ -158,7 +157,7 @@ internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ul
             // rebuild, and its blocks read as holes or inline from here on (scrub compares copies).
             chunk = new PlacedChunk { MaybeInline = ushort.MaxValue };
         }
-        entry = (chunk, length >= 0, malformed);
+        entry = (chunk, length >= 0);
         _chunks[chunkIndex] = entry;
         return entry;
     }
@@ -201,7 +200,7 @@ internal sealed class PlacedChunkEdits(IObjectStore store, IStoreBatch batch, ul
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 20];
         Span<byte> value = stackalloc byte[PlacedChunk.MaxSize];
-        foreach ((uint chunkIndex, (PlacedChunk chunk, bool existed, _)) in _chunks)
+        foreach ((uint chunkIndex, (PlacedChunk chunk, bool existed)) in _chunks)
         {
             int n = StoreKeys.Placed(key, pg, name, chunkIndex);
             if (chunk.Placed != 0)
