@@ -18,7 +18,7 @@ public enum BlockReadStatus
 }
 
 /// <summary>Visits one block of an object's head: its index and its stored value, inline ('D': crc + data) or
-/// placed ('P': crc + slot, <paramref name="placed"/>). Return false to stop.</summary>
+/// placed ('P': crc + slot, <paramref name="placed"/>), valid during the call. Return false to stop.</summary>
 public delegate bool HeadBlockVisitor(uint index, ReadOnlySpan<byte> value, bool placed);
 
 /// <summary>
@@ -495,7 +495,9 @@ public static class ObjectBlocks
     public static void ScanHead(IObjectStore store, ulong pg, string name, HeadBlockVisitor visitor)
     {
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 16];
-        var placed = new List<(uint Index, byte[] Value)>();
+        // The placed blocks, in index order, merged below into the scan of the inline ones. A malformed record
+        // becomes one entry with its raw value (of the wrong size, which scrub reports and reads fail on).
+        var placed = new List<(uint Index, uint Crc, long Slot, byte[]? Malformed)>();
         if (MayHavePlaced(store, pg, name))
         {
             int p = StoreKeys.Named(key, StoreKeys.PlacedKind, pg, name);
@@ -507,20 +509,29 @@ public static class ObjectBlocks
                     long slot = PlacedChunk.EntryOf(v, v.Length, i, out uint crc);
                     if (slot == -2)
                     {
-                        // A malformed record: one entry of the wrong size, which scrub reports and reads fail on.
-                        placed.Add((chunk * PlacedChunk.Blocks, v.ToArray()));
+                        placed.Add((chunk * PlacedChunk.Blocks, 0, -1, v.ToArray()));
                         break;
                     }
                     if (slot >= 0)
                     {
-                        byte[] value = new byte[PlacedValueSize];
-                        BinaryPrimitives.WriteUInt32LittleEndian(value, crc);
-                        BinaryPrimitives.WriteInt64LittleEndian(value.AsSpan(4), slot);
-                        placed.Add((chunk * PlacedChunk.Blocks + (uint)i, value));
+                        placed.Add((chunk * PlacedChunk.Blocks + (uint)i, crc, slot, null));
                     }
                 }
                 return true;
             });
+        }
+        // A placed block's value as visitors see it (crc + slot), valid during the call, like a scanned value.
+        byte[] record = new byte[PlacedValueSize];
+        bool VisitPlaced(int at)
+        {
+            (uint index, uint crc, long slot, byte[]? malformed) = placed[at];
+            if (malformed is not null)
+            {
+                return visitor(index, malformed, true);
+            }
+            BinaryPrimitives.WriteUInt32LittleEndian(record, crc);
+            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(4), slot);
+            return visitor(index, record, true);
         }
         int next = 0;
         bool go = true;
@@ -530,16 +541,14 @@ public static class ObjectBlocks
             uint index = StoreKeys.BlockOf(k);
             while (go && next < placed.Count && placed[next].Index < index)
             {
-                go = visitor(placed[next].Index, placed[next].Value, true);
-                next++;
+                go = VisitPlaced(next++);
             }
             go = go && visitor(index, v, false);
             return go;
         });
         while (go && next < placed.Count)
         {
-            go = visitor(placed[next].Index, placed[next].Value, true);
-            next++;
+            go = VisitPlaced(next++);
         }
     }
 

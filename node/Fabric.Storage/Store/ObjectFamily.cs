@@ -429,29 +429,21 @@ public static class ObjectFamily
         Span<byte> key = stackalloc byte[StoreKeys.MaxNameBytes + 28];
         int m = StoreKeys.Named(key, StoreKeys.ObjectKind, pg, name);
         batch.Put(key[..m], push.Meta.Span);
-        byte[] block = ArrayPool<byte>.Shared.Rent(ObjectBlocks.BlockValueSize);
-        try
+        ObjectBlocks.AddHeadBlocks(store, batch, pg, name, push.Blocks, data[..(push.Blocks.Count * ObjectBlocks.BlockSize)]);
+        int at = push.Blocks.Count * ObjectBlocks.BlockSize;
+        foreach (CloneBlocks clone in push.Clones)
         {
-            ObjectBlocks.AddHeadBlocks(store, batch, pg, name, push.Blocks, data[..(push.Blocks.Count * ObjectBlocks.BlockSize)]);
-            int at = push.Blocks.Count * ObjectBlocks.BlockSize;
-            foreach (CloneBlocks clone in push.Clones)
+            foreach (uint index in clone.Blocks)
             {
-                foreach (uint index in clone.Blocks)
-                {
-                    int n = StoreKeys.CloneBlock(key, pg, name, clone.CloneId, index);
-                    ObjectBlocks.PutSealed(batch, key[..n], data.Slice(at, ObjectBlocks.BlockSize));
-                    at += ObjectBlocks.BlockSize;
-                }
-                foreach (uint index in clone.Holes)
-                {
-                    int n = StoreKeys.CloneBlock(key, pg, name, clone.CloneId, index);
-                    batch.Put(key[..n], ReadOnlySpan<byte>.Empty);
-                }
+                int n = StoreKeys.CloneBlock(key, pg, name, clone.CloneId, index);
+                ObjectBlocks.PutSealed(batch, key[..n], data.Slice(at, ObjectBlocks.BlockSize));
+                at += ObjectBlocks.BlockSize;
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(block);
+            foreach (uint index in clone.Holes)
+            {
+                int n = StoreKeys.CloneBlock(key, pg, name, clone.CloneId, index);
+                batch.Put(key[..n], ReadOnlySpan<byte>.Empty);
+            }
         }
     }
 
