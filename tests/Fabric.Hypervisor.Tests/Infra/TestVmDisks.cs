@@ -1,12 +1,17 @@
 using System.Diagnostics;
+using Fabric.BlockBackend.VhostUser;
+using Fabric.BlockBackend.Volumes;
 using Fabric.Core.Vm;
 
 namespace Fabric.Hypervisor.Tests.Infra;
 
 /// <summary>
-/// A test block backend: volumes are raw files in a directory; each export is its own
-/// qemu-storage-daemon serving the file as vhost-user-blk or NBD on a unix socket (one daemon per QEMU,
-/// like the real backend: a migration destination gets its own). Volume locks live in one table shared by
+/// A test block backend: volumes are raw files in a directory; each export serves the file on its own unix
+/// socket (one per QEMU, like the real backend: a migration destination gets its own): vhost-user-blk by our
+/// own server in this process (as the node does), NBD by a qemu-storage-daemon. Not qemu-storage-daemon for
+/// vhost-user-blk: the 7.2 one here writes a completion to a call eventfd it has closed when QEMU stops the
+/// rings with writes in flight (any pause, the stop of a migration's switch-over), panics and leaves the guest's
+/// disk hung (VhostUserGuestTests has the pause test our server passes). Volume locks live in one table shared by
 /// every runtime that uses this instance (standing in for the cluster map), with a journal of lock
 /// operations for the tests to check the switch-over order.
 /// </summary>
@@ -18,6 +23,7 @@ public sealed class TestVmDisks : IVmDisks, IAsyncDisposable
     private readonly Dictionary<string, string> _lockHolder = new(); // volume -> export id
     private readonly Dictionary<string, Export> _exports = new();
     private readonly Dictionary<int, Process> _daemons = new();
+    private readonly Dictionary<string, (VhostUserBlkServer Server, FileBlockVolume Volume)> _servers = new();
     private int _seq;
 
     public TestVmDisks(string volumeDir, string socketDir)
@@ -64,21 +70,25 @@ public sealed class TestVmDisks : IVmDisks, IAsyncDisposable
         }
         var n = Interlocked.Increment(ref _seq);
         var socket = Path.Combine(_socketDir, $"e{n}.sock");
+        if (request.Transport != "nbd")
+        {
+            var volume = FileBlockVolume.Open(file, request.VolumeName, readOnly: request.ReadOnly);
+            var server = new VhostUserBlkServer(socket, volume, new VhostUserBlkOptions { ReadOnly = request.ReadOnly });
+            server.Start();
+            lock (_gate)
+            {
+                _servers[request.ExportId] = (server, volume);
+                _exports[request.ExportId] = new Export(request.ExportId, request.VolumeName, request.Transport, 0, socket);
+            }
+            return new DiskExportResult(socket, null, null);
+        }
         var args = new List<string>
         {
             "--blockdev", $"driver=file,node-name=f{n},filename={file},locking=off",
             "--blockdev", $"driver=raw,node-name=d{n},file=f{n}",
+            "--nbd-server", $"addr.type=unix,addr.path={socket}",
+            "--export", $"type=nbd,id=x{n},node-name=d{n},name={request.VolumeName},writable={(request.ReadOnly ? "off" : "on")}",
         };
-        var ro = request.ReadOnly ? "off" : "on";
-        if (request.Transport == "nbd")
-        {
-            args.AddRange(["--nbd-server", $"addr.type=unix,addr.path={socket}",
-                "--export", $"type=nbd,id=x{n},node-name=d{n},name={request.VolumeName},writable={ro}"]);
-        }
-        else
-        {
-            args.AddRange(["--export", $"type=vhost-user-blk,id=x{n},node-name=d{n},addr.type=unix,addr.path={socket},writable={ro}"]);
-        }
         var psi = new ProcessStartInfo("qemu-storage-daemon") { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
@@ -138,7 +148,18 @@ public sealed class TestVmDisks : IVmDisks, IAsyncDisposable
             if (!_exports.Remove(exportId, out e)) return;
         }
         Unlock(e.Volume, exportId);
-        await StopDaemonAsync(e.Pid);
+        (VhostUserBlkServer Server, FileBlockVolume Volume) served;
+        bool inProcess;
+        lock (_gate) inProcess = _servers.Remove(exportId, out served);
+        if (inProcess)
+        {
+            await served.Server.DisposeAsync();
+            await served.Volume.DisposeAsync();
+        }
+        else
+        {
+            await StopDaemonAsync(e.Pid);
+        }
         File.Delete(e.Socket);
     }
 
