@@ -41,6 +41,8 @@ public sealed unsafe class RocksDatabase : IDisposable
     private readonly WriteOptionsHandle _writeNoSync;
     private readonly WriteOptionsHandle _writeSync;
     private readonly FlushOptionsHandle _flushWait;
+    private readonly FlushOptionsHandle _flushNoWait;
+    private readonly WriteOptionsHandle _writeNoWal;
     private readonly object _lock = new();
     private readonly Dictionary<string, ColumnFamily> _columnFamilies = new(StringComparer.Ordinal);
     private readonly HashSet<IDisposable> _openChildren = new(ReferenceEqualityComparer.Instance);
@@ -58,6 +60,8 @@ public sealed unsafe class RocksDatabase : IDisposable
         _writeNoSync = new WriteOptionsHandle(sync: false);
         _writeSync = new WriteOptionsHandle(sync: true);
         _flushWait = new FlushOptionsHandle(wait: true);
+        _flushNoWait = new FlushOptionsHandle(wait: false);
+        _writeNoWal = new WriteOptionsHandle(sync: false, disableWal: true);
     }
 
     /// <summary>The absolute path of the database directory.</summary>
@@ -342,6 +346,34 @@ public sealed unsafe class RocksDatabase : IDisposable
         NativeMethods.rocksdb_write(_db, WriteOptions(sync), batch.Handle, out nint error);
         CheckWriteResult(error, fenceAnyError: false);
     }
+
+    /// <summary>Applies a batch atomically without RocksDB's WAL: it lives only in the memtable until a flush
+    /// writes it to an SST file, so the caller must make it durable another way (a journal of its own,
+    /// replayed after a crash) or accept losing it. Reads see it at once.</summary>
+    public void WriteWithoutWal(WriteBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (batch.Database is not null && !ReferenceEquals(batch.Database, this))
+            throw new ArgumentException($"the batch writes to {batch.Database.Path}, not {Path}", nameof(batch));
+        ThrowIfWritesStopped();
+        NativeMethods.rocksdb_write(_db, _writeNoWal, batch.Handle, out nint error);
+        CheckWriteResult(error, fenceAnyError: false);
+    }
+
+    /// <summary>Switches the default column family's memtable (now, on this thread: writes after this call go to
+    /// the new one) and schedules its flush to SST files without waiting for it. <see cref="ImmutableMemtables"/>
+    /// reaching 0 says the flush is done.</summary>
+    public void StartFlush()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ThrowIfWritesStopped();
+        NativeMethods.rocksdb_flush(_db, _flushNoWait, out nint error);
+        CheckWriteResult(error, fenceAnyError: false);
+    }
+
+    /// <summary>The default column family's memtables switched out but not yet flushed to SST files.</summary>
+    public ulong ImmutableMemtables => GetIntProperty("rocksdb.num-immutable-mem-table") ?? 0;
 
     /// <summary>Writes RocksDB's WAL buffer to the file (ManualWalFlush) and, with
     /// <paramref name="sync"/>, fsyncs it: every write that returned before this call started is
@@ -769,6 +801,8 @@ public sealed unsafe class RocksDatabase : IDisposable
         _writeNoSync.Dispose();
         _writeSync.Dispose();
         _flushWait.Dispose();
+        _flushNoWait.Dispose();
+        _writeNoWal.Dispose();
         _db.Dispose();
         _options.Dispose();
     }

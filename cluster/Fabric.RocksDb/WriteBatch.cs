@@ -14,8 +14,46 @@ namespace Fabric.RocksDb;
 
 public sealed unsafe class WriteBatch : IDisposable
 {
-    private readonly WriteBatchHandle _handle = new();
+    private readonly WriteBatchHandle _handle;
     private RocksDatabase? _database;
+
+    public WriteBatch() => _handle = new WriteBatchHandle();
+
+    private WriteBatch(WriteBatchHandle handle, RocksDatabase database)
+    {
+        _handle = handle;
+        _database = database;
+    }
+
+    /// <summary>The batch in RocksDB's serialized form (a header with sequence number and count, then its
+    /// records), for a journal of one's own; valid until the batch changes or is disposed.</summary>
+    public ReadOnlySpan<byte> Data
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+            byte* data = NativeMethods.rocksdb_writebatch_data(_handle, out nuint size);
+            // SAFETY: RocksDB returns its own buffer of size bytes, unchanged until the batch is modified.
+            return new ReadOnlySpan<byte>(data, checked((int)size));
+        }
+    }
+
+    /// <summary>A batch for <paramref name="database"/> from the serialized form <see cref="Data"/> gave: the
+    /// replay of a journal. RocksDB checks only that the bytes are at least a header; the caller must have
+    /// checked their integrity (a checksum of its own), and the column family ids in them must be the database's.</summary>
+    public static WriteBatch FromData(RocksDatabase database, ReadOnlySpan<byte> data)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        if (data.Length < 12)
+        {
+            throw new ArgumentException($"a serialized write batch is at least 12 bytes (sequence and count), not {data.Length}", nameof(data));
+        }
+        // SAFETY: data is pinned for the call; RocksDB copies it into the new batch.
+        fixed (byte* d = data)
+        {
+            return new WriteBatch(new WriteBatchHandle(NativeMethods.rocksdb_writebatch_create_from(d, (nuint)data.Length)), database);
+        }
+    }
 
     /// <summary>Number of operations (puts, deletes, range deletes) in the batch.</summary>
     public int Count => NativeMethods.rocksdb_writebatch_count(_handle);

@@ -90,4 +90,41 @@ public sealed class WriteBatchTests : IDisposable
         Assert.Throws<ObjectDisposedException>(() => db.Write(batch));
         Assert.Throws<ObjectDisposedException>(() => batch.Count);
     }
+
+    [Fact]
+    public void A_batch_s_serialized_form_rebuilds_it_and_a_write_without_the_wal_is_read_at_once_and_flushed_later()
+    {
+        using var db = RocksDatabase.Open(_dir.Sub("db"), columnFamilies: ["meta"]);
+        var meta = db.GetColumnFamily("meta");
+        byte[] data;
+        using (var batch = new WriteBatch())
+        {
+            batch.Put(db.DefaultColumnFamily, Bytes.Of("a"), Bytes.Of("1"));
+            batch.Put(meta, Bytes.Of("b"), Bytes.Of("2"));
+            batch.Delete(db.DefaultColumnFamily, Bytes.Of("gone"));
+            data = batch.Data.ToArray();
+        }
+        db.Put(Bytes.Of("gone"), Bytes.Of("x"));
+        using (var rebuilt = WriteBatch.FromData(db, data))
+        {
+            Assert.Equal(3, rebuilt.Count);
+            Assert.Same(db, rebuilt.Database);
+            db.WriteWithoutWal(rebuilt);
+        }
+        Assert.Equal("1", Bytes.Text(db.Get(Bytes.Of("a"))));
+        Assert.Equal("2", Bytes.Text(db.Get(meta, Bytes.Of("b"))));
+        Assert.Null(db.Get(Bytes.Of("gone")));
+        Assert.Throws<ArgumentException>(() => WriteBatch.FromData(db, new byte[5]));
+
+        // StartFlush switches the memtable now and flushes it in the background.
+        db.StartFlush();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (db.ImmutableMemtables != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the flush never finished");
+            Thread.Sleep(5);
+        }
+        Assert.Equal("1", db.GetProperty("rocksdb.num-files-at-level0"));
+        Assert.Equal("1", Bytes.Text(db.Get(Bytes.Of("a"))));
+    }
 }

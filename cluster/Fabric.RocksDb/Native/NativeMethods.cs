@@ -105,6 +105,9 @@ internal static unsafe partial class NativeMethods
     public static partial void rocksdb_flush_cf(DbHandle db, FlushOptionsHandle options, ColumnFamilyHandle cf, out nint errptr);
 
     [LibraryImport(Library)]
+    public static partial void rocksdb_flush(DbHandle db, FlushOptionsHandle options, out nint errptr);
+
+    [LibraryImport(Library)]
     public static partial void rocksdb_compact_range_cf(
         DbHandle db, ColumnFamilyHandle cf, byte* startKey, nuint startKeyLength, byte* limitKey, nuint limitKeyLength);
 
@@ -184,6 +187,14 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library)]
     public static partial int rocksdb_writebatch_count(WriteBatchHandle batch);
+
+    /// <summary>The batch's serialized form (RocksDB's WriteBatch rep); valid until the batch changes.</summary>
+    [LibraryImport(Library)]
+    public static partial byte* rocksdb_writebatch_data(WriteBatchHandle batch, out nuint size);
+
+    /// <summary>A new batch holding a copy of <paramref name="rep"/> (a WriteBatch rep).</summary>
+    [LibraryImport(Library)]
+    public static partial nint rocksdb_writebatch_create_from(byte* rep, nuint size);
 
     [LibraryImport(Library)]
     public static partial void rocksdb_writebatch_put_cf(
@@ -343,6 +354,9 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library)]
     public static partial void rocksdb_writeoptions_set_sync(nint options, byte value);
+
+    [LibraryImport(Library)]
+    public static partial void rocksdb_writeoptions_disable_WAL(nint options, int disable);
 
     [LibraryImport(Library)]
     public static partial nint rocksdb_flushoptions_create();

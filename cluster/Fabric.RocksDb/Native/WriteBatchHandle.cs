@@ -8,6 +8,8 @@ internal sealed class WriteBatchHandle : SafeHandleZeroOrMinusOneIsInvalid
 {
     public WriteBatchHandle() : base(ownsHandle: true) => SetHandle(NativeMethods.rocksdb_writebatch_create());
 
+    public WriteBatchHandle(nint native) : base(ownsHandle: true) => SetHandle(native);
+
     protected override bool ReleaseHandle()
     {
         NativeMethods.rocksdb_writebatch_destroy(handle);

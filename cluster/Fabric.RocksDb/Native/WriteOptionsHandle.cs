@@ -5,10 +5,11 @@ namespace Fabric.RocksDb.Native;
 
 internal sealed class WriteOptionsHandle : SafeHandleZeroOrMinusOneIsInvalid
 {
-    public WriteOptionsHandle(bool sync) : base(ownsHandle: true)
+    public WriteOptionsHandle(bool sync, bool disableWal = false) : base(ownsHandle: true)
     {
         nint native = NativeMethods.rocksdb_writeoptions_create();
         NativeMethods.rocksdb_writeoptions_set_sync(native, sync ? (byte)1 : (byte)0);
+        NativeMethods.rocksdb_writeoptions_disable_WAL(native, disableWal ? 1 : 0);
         SetHandle(native);
     }
 

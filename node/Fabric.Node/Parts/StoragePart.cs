@@ -43,7 +43,8 @@ public sealed class StoragePart : INodePart
         _node = node;
         var log = node.LoggerFactory.CreateLogger("Fabric.Storage");
         OsdOptions options = OsdOptions.FromEnvironment() with { Incarnation = node.Membership.Incarnation };
-        var store = RocksDbObjectStore.Open(Path.Combine(node.DataDir, "osd"), writerSyncs: true, placedWriteBlocks: options.PlacedWriteBlocks);
+        var store = RocksDbObjectStore.Open(Path.Combine(node.DataDir, "osd"), writerSyncs: true, placedWriteBlocks: options.PlacedWriteBlocks,
+            journalBytes: options.JournalBytes);
         var listen = new IPEndPoint(node.Node.Data, node.Node.StoragePort);
         _osd = new OsdHost((int)node.NodeId, store, listen, options, log, node.Time,
             (peer, reason) => _ = node.Membership.ReportFailureAsync((uint)peer, reason, CancellationToken.None));

@@ -278,8 +278,22 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     {
         if (_store.UnsyncedBatches >= SyncBatchesMax || _store.OldestUnsyncedAge >= SyncDelayMax)
         {
-            _store.SyncWritten();
+            Sync();
         }
+    }
+
+    private long _syncFailuresSeen;
+
+    /// <summary>One sync; a failed one (its writes are never acknowledged: their clients wait and retry) is logged.</summary>
+    private bool Sync()
+    {
+        bool synced = _store.SyncWritten();
+        if (_store is RocksDbObjectStore rocks && rocks.SyncFailures != _syncFailuresSeen)
+        {
+            _syncFailuresSeen = rocks.SyncFailures;
+            _logger.LogError(rocks.LastSyncFailure, "osd.{Osd}: a store sync failed ({Failures} so far): the writes it covered are not acknowledged", Id, rocks.SyncFailures);
+        }
+        return synced;
     }
 
     /// <summary>Batches that wait for a sync while the loop stays busy: beyond this many, or this age, the loop
@@ -292,7 +306,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         // The store is synced on this thread (RocksDbObjectStore opened with writerSyncs; other stores sync by
         // themselves and SyncWritten does nothing): whenever the inbox runs dry, one sync makes every batch
         // this burst committed durable, and their callbacks post the acknowledgements back to this loop.
-        Func<bool> idle = _store.SyncWritten;
+        Func<bool> idle = Sync;
         while (_events.TryTake(out Action action, idle))
         {
             try

@@ -55,12 +55,16 @@ public sealed record OsdOptions
     /// (<see cref="Store.ObjectBlocks.PlacedWriteBlocks"/>; int.MaxValue = never: every write goes through the log).</summary>
     public int PlacedWriteBlocks { get; init; } = Store.ObjectBlocks.PlacedWriteBlocks;
 
+    /// <summary>The size of the store's journal (<see cref="Store.StoreJournal"/>), where batches become durable
+    /// instead of RocksDB's WAL; 0 = RocksDB's WAL.</summary>
+    public long JournalBytes { get; init; } = Store.RocksDbObjectStore.DefaultJournalBytes;
+
     /// <summary>
     /// The node's options with the operator's overrides from the environment, until the cluster config has
     /// a storage table: FABRIC_OSD_SCRUB_INTERVAL and FABRIC_OSD_DEEP_SCRUB_INTERVAL (durations such as
     /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms"),
     /// FABRIC_OSD_PLACED_WRITE_KIB (the smallest write, in KiB, a multiple of 4, that bypasses the log for the slot
-    /// file; "0" = none does).
+    /// file; "0" = none does), FABRIC_OSD_JOURNAL_MIB (the store journal's size, at least 1; "0" = RocksDB's WAL).
     /// A value that does not parse is an error naming the variable.
     /// </summary>
     public static OsdOptions FromEnvironment(Func<string, string?>? lookup = null)
@@ -93,6 +97,15 @@ public sealed record OsdOptions
                 PlacedWriteBlocks = !int.TryParse(placed, out int kib) || kib < 0 || kib % 4 != 0
                     ? throw new FormatException($"FABRIC_OSD_PLACED_WRITE_KIB='{placed}' is not a size in KiB that is a multiple of 4 (64 is the default, 0 turns placed writes off)")
                     : kib == 0 ? int.MaxValue : kib / 4,
+            };
+        }
+        if (lookup("FABRIC_OSD_JOURNAL_MIB") is { Length: > 0 } journal)
+        {
+            options = options with
+            {
+                JournalBytes = !long.TryParse(journal, out long mib) || mib < 0 || mib > 1L << 20
+                    ? throw new FormatException($"FABRIC_OSD_JOURNAL_MIB='{journal}' is not a size in MiB (64 is the default, 0 uses RocksDB's WAL instead)")
+                    : mib << 20,
             };
         }
         return options;

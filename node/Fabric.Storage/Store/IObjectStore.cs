@@ -47,6 +47,8 @@ public interface IObjectStore : IDisposable
 
     IStoreBatch CreateBatch();
 
+    /// <summary>Applies <paramref name="batch"/> (visible to reads at once) and calls <paramref name="onDurable"/> once it is
+    /// durable. The store owns the batch from then on (disposing it afterwards does nothing).</summary>
     void Write(IStoreBatch batch, Action? onDurable);
 
     /// <summary>

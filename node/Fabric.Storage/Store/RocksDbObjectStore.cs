@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Fabric.RocksDb;
@@ -7,8 +8,9 @@ namespace Fabric.Storage.Store;
 
 /// <summary>
 /// The node's <see cref="IObjectStore"/>: one RocksDB database per OSD. Batches are applied at once
-/// (visible to the next read) and made durable by a group commit: one FlushWAL + fdatasync covers every
-/// batch applied before it (WAL with manual flush, as Fabric.RocksDb's DurableWriter does), and then the
+/// (visible to the next read) and made durable by a group commit: one journal record + fdatasync (with a
+/// <see cref="StoreJournal"/>, what nodes use; RocksDB's WAL is then off) or one FlushWAL + fdatasync (WAL with
+/// manual flush, as Fabric.RocksDb's DurableWriter does) covers every batch applied before it, and then the
 /// batches' callbacks run, in order, on the thread that synced. Who syncs is chosen at open:
 /// <list type="bullet">
 /// <item>the store's own flusher thread (the default), which syncs as soon as a batch waits;</item>
@@ -43,12 +45,26 @@ public sealed class RocksDbObjectStore : IObjectStore
     private int _disposed;
     private readonly SafeFileHandle? _slotFile;
     private int _slotsDirty;
+    // With a journal (the OSD's): batches are applied without RocksDB's WAL and made durable in _journal. Every
+    // batch applied is in the journal or in an SST file by the time it is acknowledged. A cut switches the
+    // memtable (StartFlush) with the 'J' key naming the journal's head: once that flush is done, records before
+    // the head are in SST files and the journal's tail moves there.
+    private readonly StoreJournal? _journal;
+    private readonly object _applyLock = new();
+    private long _pendingCut = -1;
+    private long _bytesSinceCut;
 
-    private RocksDbObjectStore(string path, RocksDatabase db, bool writerSyncs, bool slotFile)
+    /// <summary>A cut starts when the journal is half full or this much was applied since the last one: the
+    /// memtable (64 MiB) then never fills up by itself, whose flush could put batches in SST files before their
+    /// journal record is durable (and before the slot data they name).</summary>
+    private const long CutAfterBytes = 16L << 20;
+
+    private RocksDbObjectStore(string path, RocksDatabase db, bool writerSyncs, bool slotFile, StoreJournal? journal)
     {
         _path = path;
         _db = db;
         _cf = db.DefaultColumnFamily;
+        _journal = journal;
         if (slotFile)
         {
             _slotFile = File.OpenHandle(Path.Combine(path, "slots"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
@@ -65,16 +81,54 @@ public sealed class RocksDbObjectStore : IObjectStore
     /// <summary>Frees of slots that were not in use (should stay 0; see <see cref="SyncAndComplete"/>).</summary>
     public long SlotFreeErrors { get; private set; }
 
+    /// <summary>Syncs that failed (their batches are never acknowledged) and the last one's error: the host logs them.</summary>
+    public long SyncFailures { get; private set; }
+
+    public Exception? LastSyncFailure { get; private set; }
+
     /// <summary>WAL syncs made so far (each covers every batch written before it started).</summary>
     public long FlushCount { get; private set; }
+
+    /// <summary>Memtable flushes that moved the journal's tail (cuts), and those that had to block because the
+    /// journal had no room (should stay rare: a cut starts at half full).</summary>
+    public long JournalCuts { get; private set; }
+
+    public long JournalFullFlushes { get; private set; }
+
+    /// <summary>The journal's capacity and live bytes, or 0 without one.</summary>
+    public long JournalSize => _journal?.Size ?? 0;
+
+    public long JournalUsedBytes => _journal?.UsedBytes ?? 0;
+
+    /// <summary>Waits (bounded) until RocksDB runs no flush or compaction: the files on disk are then what a
+    /// crash of the process would leave (tests copy them).</summary>
+    internal void WaitForQuietFiles()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((_db.GetIntProperty("rocksdb.num-running-flushes") ?? 0) + (_db.GetIntProperty("rocksdb.num-running-compactions") ?? 0)
+               + _db.ImmutableMemtables != 0)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("RocksDB's background work did not finish within 30 s");
+            }
+            Thread.Sleep(5);
+        }
+    }
+
+    /// <summary>The default journal size of a node's store (<c>FABRIC_OSD_JOURNAL_MIB</c>).</summary>
+    public const long DefaultJournalBytes = 64L << 20;
 
     /// <summary>Opens (or creates) the store in <paramref name="path"/>, creating parent directories. With
     /// <paramref name="writerSyncs"/> there is no flusher thread: batches become durable only when the writer
     /// calls <see cref="SyncWritten"/>.
     /// <paramref name="slotFile"/> adds the slot file for large writes (<see cref="IObjectStore.HasSlots"/>), which
-    /// writes of at least <paramref name="placedWriteBlocks"/> whole blocks use.</summary>
+    /// writes of at least <paramref name="placedWriteBlocks"/> whole blocks use.
+    /// <para><paramref name="journalBytes"/> &gt; 0 makes batches durable in a journal of that size (<see cref="StoreJournal"/>)
+    /// instead of RocksDB's WAL. A journal left by an earlier open is replayed either way (and removed when
+    /// <paramref name="journalBytes"/> is 0).</para></summary>
     public static RocksDbObjectStore Open(string path, long blockCacheBytes = 128L << 20, bool blobFiles = true, bool writerSyncs = false, bool slotFile = true,
-        int placedWriteBlocks = ObjectBlocks.PlacedWriteBlocks)
+        int placedWriteBlocks = ObjectBlocks.PlacedWriteBlocks, long journalBytes = 0)
     {
         Directory.CreateDirectory(path);
         var options = new RocksDbOptions
@@ -89,16 +143,88 @@ public sealed class RocksDbObjectStore : IObjectStore
             MinBlobSizeBytes = blobFiles ? ObjectBlocks.BlockValueSize : 0,
         };
         RocksDatabase db = RocksDatabase.Open(path, options);
+        StoreJournal? journal = null;
         try
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(placedWriteBlocks, 1);
-            return new RocksDbObjectStore(path, db, writerSyncs, slotFile) { PlacedWriteBlocks = placedWriteBlocks };
+            ArgumentOutOfRangeException.ThrowIfNegative(journalBytes);
+            journal = OpenJournal(path, db, journalBytes);
+            return new RocksDbObjectStore(path, db, writerSyncs, slotFile, journal) { PlacedWriteBlocks = placedWriteBlocks };
         }
         catch
         {
+            journal?.Dispose();
             db.Dispose();
             throw;
         }
+    }
+
+    private static readonly byte[] JournalStartKey = [StoreKeys.JournalKind];
+
+    /// <summary>Replays the journal (if there is one) from the position the 'J' key names, puts everything in SST
+    /// files, and returns the journal, empty, to write on (null when <paramref name="journalBytes"/> is 0: then the
+    /// journal file is gone and RocksDB's WAL is used).</summary>
+    private static StoreJournal? OpenJournal(string path, RocksDatabase db, long journalBytes)
+    {
+        string file = Path.Combine(path, "journal");
+        if (journalBytes == 0 && !File.Exists(file))
+        {
+            return null;
+        }
+        var journal = StoreJournal.Open(file, Math.Max(journalBytes, StoreJournal.MinimumSize));
+        try
+        {
+            (long position, ulong sequence) = ReadJournalStart(db);
+            int records = journal.Replay(position, sequence, data =>
+            {
+                using var batch = WriteBatch.FromData(db, data);
+                db.WriteWithoutWal(batch);
+            });
+            if (records > 0 || journalBytes == 0)
+            {
+                // Everything replayed into SST files: the journal starts empty at its head.
+                WriteJournalStart(db, journal.Head, journal.NextSequence);
+                db.Flush();
+            }
+            journal.MoveTail(journal.Head);
+            if (journalBytes == 0)
+            {
+                journal.Dispose();
+                File.Delete(file);
+                return null;
+            }
+            return journal;
+        }
+        catch
+        {
+            journal.Dispose();
+            throw;
+        }
+    }
+
+    private static (long Position, ulong Sequence) ReadJournalStart(RocksDatabase db)
+    {
+        byte[]? value = db.Get(JournalStartKey);
+        if (value is null)
+        {
+            return (0, 0);
+        }
+        if (value.Length != 16)
+        {
+            throw new InvalidDataException($"the store's journal start record is {value.Length} bytes, not 16: the store is damaged");
+        }
+        return (BinaryPrimitives.ReadInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(8)));
+    }
+
+    /// <summary>Puts the 'J' key (into the memtable; durable with the next flush).</summary>
+    private static void WriteJournalStart(RocksDatabase db, long position, ulong sequence)
+    {
+        Span<byte> value = stackalloc byte[16];
+        BinaryPrimitives.WriteInt64LittleEndian(value, position);
+        BinaryPrimitives.WriteUInt64LittleEndian(value[8..], sequence);
+        using var batch = new WriteBatch();
+        batch.Put(db.DefaultColumnFamily, JournalStartKey, value);
+        db.WriteWithoutWal(batch);
     }
 
     public bool HasSlots => _slotFile is not null;
@@ -212,19 +338,31 @@ public sealed class RocksDbObjectStore : IObjectStore
     public void Write(IStoreBatch batch, Action? onDurable)
     {
         var rocks = (RocksBatch)batch;
-        // Applied now (memtable + WAL buffer): visible to the next read. Queued only after, so the
-        // flush that takes it starts after its record was appended and makes it durable.
-        _db.Write(rocks.Batch, sync: false);
-        lock (_flushLock)
+        // Applied now (memtable, and RocksDB's WAL buffer without a journal): visible to the next read. Queued
+        // only after, so the sync that takes it starts after it was applied and makes it durable. A cut (which
+        // holds the apply lock) therefore sees every batch applied before it either synced or queued.
+        rocks.Queued = true; // the store disposes it once durable (the journal reads its bytes at the sync)
+        lock (_applyLock)
         {
-            if (_waiting.Count == 0)
+            if (_journal is not null)
             {
-                _oldestWaitingTimestamp = Stopwatch.GetTimestamp();
+                _db.WriteWithoutWal(rocks.Batch);
             }
-            _waiting.Add((rocks, onDurable));
-            if (_flusher is not null)
+            else
             {
-                Monitor.Pulse(_flushLock);
+                _db.Write(rocks.Batch, sync: false);
+            }
+            lock (_flushLock)
+            {
+                if (_waiting.Count == 0)
+                {
+                    _oldestWaitingTimestamp = Stopwatch.GetTimestamp();
+                }
+                _waiting.Add((rocks, onDurable));
+                if (_flusher is not null)
+                {
+                    Monitor.Pulse(_flushLock);
+                }
             }
         }
     }
@@ -286,7 +424,13 @@ public sealed class RocksDbObjectStore : IObjectStore
             Monitor.Pulse(_flushLock);
         }
         _flusher?.Join();
+        if (_journal is not null)
+        {
+            // Closing flushes the memtable (RocksDB does so when writes skipped its WAL): slot data first.
+            SyncSlotFile();
+        }
         _db.Dispose();
+        _journal?.Dispose();
         _slotFile?.Dispose();
     }
 
@@ -319,22 +463,28 @@ public sealed class RocksDbObjectStore : IObjectStore
         try
         {
             // Slot data before the records that point at it.
-            if (_slotFile is not null && Interlocked.Exchange(ref _slotsDirty, 0) != 0 && fdatasync((int)_slotFile.DangerousGetHandle()) != 0)
+            SyncSlotFile();
+            if (_journal is null)
             {
-                throw new IOException($"fdatasync of the slot file failed: errno {Marshal.GetLastPInvokeError()}");
+                _db.FlushWal(sync: true);
             }
-            _db.FlushWal(sync: true);
+            else
+            {
+                Journal(batches);
+            }
             durable = true;
         }
-        catch (Exception)
+        catch (Exception e)
         {
+            SyncFailures++;
+            LastSyncFailure = e;
             // A failed WAL sync: these writes' durability is unknown, so they are never acknowledged.
             durable = false;
         }
         FlushCount++;
         foreach ((RocksBatch batch, Action? onDurable) in batches)
         {
-            batch.Dispose();
+            batch.Free();
             if (durable)
             {
                 try
@@ -351,6 +501,101 @@ public sealed class RocksDbObjectStore : IObjectStore
             }
         }
         batches.Clear();
+    }
+
+    private void SyncSlotFile()
+    {
+        if (_slotFile is not null && Interlocked.Exchange(ref _slotsDirty, 0) != 0 && fdatasync((int)_slotFile.DangerousGetHandle()) != 0)
+        {
+            throw new IOException($"fdatasync of the slot file failed: errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Makes <paramref name="batches"/> (applied, slot data synced) durable: one journal record and one
+    /// fdatasync; or, when the journal has no room even after the cut in progress, a blocking memtable flush.
+    /// Then finishes a cut whose flush is done, or starts one.</summary>
+    private void Journal(List<(RocksBatch Batch, Action? OnDurable)> batches)
+    {
+        StoreJournal journal = _journal!;
+        foreach ((RocksBatch batch, _) in batches)
+        {
+            ReadOnlySpan<byte> data = batch.Batch.Data;
+            journal.Add(data);
+            _bytesSinceCut += data.Length;
+        }
+        bool written = journal.TryWritePending() || (WaitForCut() && journal.TryWritePending());
+        if (written)
+        {
+            journal.Sync();
+        }
+        else
+        {
+            // No room (a record larger than the journal's free half, or flushes slower than writes): the
+            // batches become durable in SST files instead.
+            journal.DiscardPending();
+            FlushEverything();
+            JournalFullFlushes++;
+        }
+        if (_pendingCut >= 0 && _db.ImmutableMemtables == 0)
+        {
+            journal.MoveTail(_pendingCut);
+            _pendingCut = -1;
+        }
+        if (_pendingCut < 0 && (journal.UsedBytes > journal.Size / 2 || _bytesSinceCut > CutAfterBytes))
+        {
+            StartCut();
+        }
+    }
+
+    /// <summary>Switches the memtable with the 'J' key naming the journal's head: when its flush is done, every
+    /// record before the head is in SST files. Under the apply lock, after a slot sync: batches applied but not
+    /// yet journaled (another thread's, without writerSyncs) go into the flush too, their slot data durable first.</summary>
+    private void StartCut()
+    {
+        lock (_applyLock)
+        {
+            SyncSlotFile();
+            WriteJournalStart(_db, _journal!.Head, _journal.NextSequence);
+            _db.StartFlush();
+            _pendingCut = _journal.Head;
+            _bytesSinceCut = 0;
+            JournalCuts++;
+        }
+    }
+
+    /// <summary>Waits (bounded) for the cut in progress; true when it moved the tail.</summary>
+    private bool WaitForCut()
+    {
+        if (_pendingCut < 0)
+        {
+            return false;
+        }
+        var waited = Stopwatch.StartNew();
+        while (_db.ImmutableMemtables != 0)
+        {
+            if (waited.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return false;
+            }
+            Thread.Sleep(1);
+        }
+        _journal!.MoveTail(_pendingCut);
+        _pendingCut = -1;
+        return true;
+    }
+
+    /// <summary>Puts every batch applied so far into SST files (blocking) and empties the journal.</summary>
+    private void FlushEverything()
+    {
+        lock (_applyLock)
+        {
+            SyncSlotFile();
+            WriteJournalStart(_db, _journal!.Head, _journal.NextSequence);
+            _db.Flush();
+            _journal.MoveTail(_journal.Head);
+            _pendingCut = -1;
+            _bytesSinceCut = 0;
+        }
     }
 
     [DllImport("libc", SetLastError = true)]
@@ -377,6 +622,17 @@ public sealed class RocksDbObjectStore : IObjectStore
 
         public void DeleteRange(ReadOnlySpan<byte> start, ReadOnlySpan<byte> end) => Batch.DeleteRange(cf, start, end);
 
-        public void Dispose() => Batch.Dispose();
+        /// <summary>Written: the store owns it from then on, and a caller's Dispose leaves it alone.</summary>
+        public bool Queued { get; set; }
+
+        public void Dispose()
+        {
+            if (!Queued)
+            {
+                Batch.Dispose();
+            }
+        }
+
+        public void Free() => Batch.Dispose();
     }
 }

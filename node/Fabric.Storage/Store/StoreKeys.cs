@@ -20,6 +20,7 @@ namespace Fabric.Storage.Store;
 /// <item><c>'M' pg name</c> → a missing object (need version).</item>
 /// <item><c>'S'</c> → the OSD superblock (last map epoch, epoch coverage).</item>
 /// <item><c>'X' pg</c> → the PG's scrub findings (inconsistent objects), when there are any.</item>
+/// <item><c>'J'</c> → where the store's journal starts (position, sequence; <see cref="StoreJournal"/>).</item>
 /// </list>
 /// Object names are written with a 2-byte length first so that one object's blocks never interleave
 /// with another object's whose name it prefixes.
@@ -36,6 +37,7 @@ public static class StoreKeys
     public const byte CloneDataKind = (byte)'K';
     public const byte PlacedKind = (byte)'P';
     public const byte ScrubKind = (byte)'X';
+    public const byte JournalKind = (byte)'J';
 
     public const int MaxNameBytes = 1024;
 
