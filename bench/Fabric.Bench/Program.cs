@@ -33,6 +33,8 @@ public static class Program
                 return DataServices.StoreWriteBench.Run(rest);
             case "volume-writer":
                 return await DataServices.VolumeWriter.RunAsync(rest);
+            case "sync-probe":
+                return Storage.SyncProbe.Run(rest);
             case "rocksdb":
                 return RocksDb.RocksDbBench.Run(rest);
             case "switch-host":
