@@ -54,7 +54,7 @@ public class StoreJournalTests : IDisposable
             }
             journal.Sync();
             Assert.Equal(10UL, journal.NextSequence);
-            Assert.Equal(0, journal.Head % StoreJournal.Alignment);
+            Assert.Equal(0, journal.Head % StoreJournal.RecordAlignment);
         }
         using var reopened = StoreJournal.Open(JournalPath, StoreJournal.MinimumSize);
         Assert.Equal(Enumerable.Range(0, 30), ReplayIds(reopened, 0, 0));
@@ -92,7 +92,7 @@ public class StoreJournalTests : IDisposable
             if (!journal.TryWritePending())
             {
                 refused++;
-                Assert.True(journal.UsedBytes + journal.PendingBytes > journal.Size - StoreJournal.Alignment - 60_000 || journal.PendingBytes > journal.Size - journal.UsedBytes);
+                Assert.True(journal.UsedBytes + journal.PendingBytes > journal.Size - StoreJournal.RecordAlignment - 60_000 || journal.PendingBytes > journal.Size - journal.UsedBytes);
                 // Make room as a cut would: everything but the last few records is flushed.
                 var keep = live.Skip(Math.Max(0, live.Count - 3)).ToList();
                 journal.MoveTail(keep.Count > 0 ? keep[0].Position : journal.Head);
@@ -112,7 +112,7 @@ public class StoreJournalTests : IDisposable
         Assert.Equal(journal.Head, reopened.Head);
     }
 
-    private static long Padded(long length) => (length + StoreJournal.Alignment - 1) / StoreJournal.Alignment * StoreJournal.Alignment;
+    private static long Padded(long length) => (length + StoreJournal.RecordAlignment - 1) / StoreJournal.RecordAlignment * StoreJournal.RecordAlignment;
 
     [Fact]
     public void A_torn_or_damaged_record_ends_the_replay_and_nothing_after_it_is_applied()
@@ -161,7 +161,7 @@ public class StoreJournalTests : IDisposable
         {
             journal.Add(Batch(1, Math.Max(length, 4)));
             Assert.True(journal.TryWritePending());
-            Assert.Equal(0, journal.Head % StoreJournal.Alignment);
+            Assert.Equal(0, journal.Head % StoreJournal.RecordAlignment);
             journal.Sync();
         }
         using var reopened = StoreJournal.Open(JournalPath, StoreJournal.MinimumSize);

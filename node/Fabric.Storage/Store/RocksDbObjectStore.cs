@@ -55,9 +55,10 @@ public sealed class RocksDbObjectStore : IObjectStore
     private long _bytesSinceCut;
 
     /// <summary>A cut starts when the journal is half full or this much was applied since the last one: the
-    /// memtable (64 MiB) then never fills up by itself, whose flush could put batches in SST files before their
-    /// journal record is durable (and before the slot data they name).</summary>
-    private const long CutAfterBytes = 16L << 20;
+    /// memtable (64 MiB; its skiplist adds up to about half again for small values) then never fills up by itself,
+    /// whose flush could put batches in SST files before their journal record is durable (and before the slot data
+    /// they name). Every cut is a memtable flush: fewer, larger ones cost RocksDB less compaction.</summary>
+    private const long CutAfterBytes = 32L << 20;
 
     private RocksDbObjectStore(string path, RocksDatabase db, bool writerSyncs, bool slotFile, StoreJournal? journal)
     {
