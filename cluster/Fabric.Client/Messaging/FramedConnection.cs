@@ -61,15 +61,20 @@ public sealed class FramedConnection
     private int _rxFilled;
     private DataBuffer? _rxLarge;
     private int _rxLargeGot;
+    // A large frame whose data goes straight to where its owner wants it (zero-copy receive, see PayloadSink).
+    private readonly PayloadSink? _sink;
+    private IPayloadTarget? _rxTarget;
+    private int _rxTargetGot;
     private int _fd = -1;
     private bool _flushing;
     private bool _connected;
     private int _closed;
 
     private FramedConnection(Socket? socket, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage,
-        Action<FramedConnection> onClosed, bool dedicatedReceiver, FramePoller? poller)
+        Action<FramedConnection> onClosed, bool dedicatedReceiver, FramePoller? poller, PayloadSink? sink = null)
     {
         Id = Interlocked.Increment(ref _nextId);
+        _sink = sink;
         _socket = socket;
         _onMessage = onMessage;
         _onClosed = onClosed;
@@ -100,11 +105,12 @@ public sealed class FramedConnection
         return connection;
     }
 
-    /// <summary>Starts connecting; frames sent meanwhile are queued (see <see cref="Accept"/> for the receiver).</summary>
+    /// <summary>Starts connecting; frames sent meanwhile are queued (see <see cref="Accept"/> for the receiver).
+    /// With a <paramref name="sink"/>, the data of a large frame goes where the sink says (see <see cref="PayloadSink"/>).</summary>
     public static FramedConnection Connect(EndPoint endpoint, Action<FramedConnection, StorageMessageType, IMessage, DataBuffer> onMessage,
-        Action<FramedConnection> onClosed, bool dedicatedReceiver = false, FramePoller? poller = null)
+        Action<FramedConnection> onClosed, bool dedicatedReceiver = false, FramePoller? poller = null, PayloadSink? sink = null)
     {
-        var connection = new FramedConnection(null, onMessage, onClosed, dedicatedReceiver, poller);
+        var connection = new FramedConnection(null, onMessage, onClosed, dedicatedReceiver, poller, sink);
         _ = connection.ConnectAsync(endpoint);
         return connection;
     }
@@ -468,6 +474,22 @@ public sealed class FramedConnection
                     _rxLarge = null;
                     DeliverLarge(large);
                 }
+                else if (_rxTarget is { } target)
+                {
+                    // The rest of the data straight into its destination.
+                    Memory<byte> destination = target.Destination;
+                    while (_rxTargetGot < destination.Length)
+                    {
+                        int got = await ReadAsync(destination[_rxTargetGot..]).ConfigureAwait(false);
+                        if (got == 0)
+                        {
+                            throw new SocketException((int)SocketError.ConnectionReset);
+                        }
+                        _rxTargetGot += got;
+                    }
+                    _rxTarget = null;
+                    target.Complete(received: true);
+                }
             }
         }
         catch (Exception)
@@ -478,6 +500,7 @@ public sealed class FramedConnection
         {
             _rxLarge?.Release();
             _rxLarge = null;
+            AbandonTarget();
             ArrayPool<byte>.Shared.Return(buffer);
             Close();
         }
@@ -547,6 +570,27 @@ public sealed class FramedConnection
                     }
                     continue;
                 }
+                if (_rxTarget is { } target)
+                {
+                    int got = _socket!.Receive(target.Destination.Span[_rxTargetGot..], SocketFlags.None, out SocketError targetError);
+                    if (targetError == SocketError.WouldBlock)
+                    {
+                        return;
+                    }
+                    if (targetError != SocketError.Success || got == 0)
+                    {
+                        break;
+                    }
+                    _rxTargetGot += got;
+                    bytes += got;
+                    if (_rxTargetGot == target.Destination.Length)
+                    {
+                        _rxTarget = null;
+                        target.Complete(received: true);
+                        frames++;
+                    }
+                    continue;
+                }
                 int read = _socket!.Receive(buffer.AsSpan(_rxFilled), SocketFlags.None, out SocketError error);
                 if (error == SocketError.WouldBlock)
                 {
@@ -571,7 +615,57 @@ public sealed class FramedConnection
         }
         _rxLarge?.Release();
         _rxLarge = null;
+        AbandonTarget();
         Close();
+    }
+
+    /// <summary>The connection ends with a frame's data half received: its owner learns it was not (before the
+    /// close, so what it takes back is there when the close resends).</summary>
+    private void AbandonTarget()
+    {
+        IPayloadTarget? target = _rxTarget;
+        _rxTarget = null;
+        target?.Complete(received: false);
+    }
+
+    /// <summary>
+    /// A large frame's start (<paramref name="start"/>, or all of it) with its header complete: asks the sink for a
+    /// destination of its data and, given one, copies the data bytes already here into it; the receive loops read
+    /// the rest straight into it. False: the frame goes the usual way (a buffer of its own).
+    /// </summary>
+    private bool TryStartTarget(ReadOnlySpan<byte> start, int frameLength)
+    {
+        if (_sink is null || start.Length < FrameCodec.PrefixSize)
+        {
+            return false;
+        }
+        var type = (StorageMessageType)start[4];
+        uint headerLength = BinaryPrimitives.ReadUInt32LittleEndian(start[5..]);
+        if (headerLength > (uint)(frameLength - FrameCodec.PrefixSize))
+        {
+            throw new InvalidDataException("malformed storage frame header");
+        }
+        int dataStart = FrameCodec.PrefixSize + (int)headerLength;
+        if (start.Length < dataStart)
+        {
+            return false;
+        }
+        IMessage message = StorageMessages.Parse(type, start[FrameCodec.PrefixSize..dataStart]) ?? throw new InvalidDataException($"unknown storage message type {(int)type}");
+        int dataLength = frameLength - dataStart;
+        IPayloadTarget? target = _sink(this, type, message, dataLength);
+        if (target is null)
+        {
+            return false;
+        }
+        if (target.Destination.Length != dataLength)
+        {
+            target.Complete(received: false);
+            return false;
+        }
+        start[dataStart..].CopyTo(target.Destination.Span);
+        _rxTarget = target;
+        _rxTargetGot = start.Length - dataStart;
+        return true;
     }
 
     /// <summary>Delivers the complete frames in the first <see cref="_rxFilled"/> bytes of <paramref name="buffer"/>,
@@ -593,7 +687,11 @@ public sealed class FramedConnection
             }
             if (frameLength > _rxFilled - consumed)
             {
-                if (frameLength >= LargeFrameBytes)
+                if (frameLength >= LargeFrameBytes && TryStartTarget(buffer.AsSpan(consumed, _rxFilled - consumed), frameLength))
+                {
+                    consumed = _rxFilled;
+                }
+                else if (frameLength >= LargeFrameBytes)
                 {
                     DataBuffer large = DataBuffer.Rent(frameLength);
                     buffer.AsSpan(consumed, _rxFilled - consumed).CopyTo(large.Span);
@@ -603,7 +701,17 @@ public sealed class FramedConnection
                 }
                 break;
             }
-            Deliver(buffer.AsSpan(consumed, frameLength));
+            if (frameLength >= LargeFrameBytes && TryStartTarget(buffer.AsSpan(consumed, frameLength), frameLength))
+            {
+                // The whole frame was here already: its data is in the target.
+                IPayloadTarget target = _rxTarget!;
+                _rxTarget = null;
+                target.Complete(received: true);
+            }
+            else
+            {
+                Deliver(buffer.AsSpan(consumed, frameLength));
+            }
             consumed += frameLength;
             delivered++;
         }
@@ -640,4 +748,22 @@ public sealed class FramedConnection
             buffer.Release();
         }
     }
+}
+
+/// <summary>
+/// Where a large frame's data should go instead of a buffer of the connection's own: called on the receiving thread
+/// when the frame's header has arrived (its data not yet), it returns a destination of exactly
+/// <paramref name="dataLength"/> bytes, or null to have the frame delivered as usual. The target's owner must not
+/// let anyone else use the destination until <see cref="IPayloadTarget.Complete"/>.
+/// </summary>
+public delegate IPayloadTarget? PayloadSink(FramedConnection connection, StorageMessageType type, IMessage header, int dataLength);
+
+/// <summary>A destination a frame's data is received into (see <see cref="PayloadSink"/>).</summary>
+public interface IPayloadTarget
+{
+    Memory<byte> Destination { get; }
+
+    /// <summary>Called once on the receiving thread: true when all of the data is in the destination, false when the
+    /// connection ended first (the destination holds part of it).</summary>
+    void Complete(bool received);
 }

@@ -280,6 +280,47 @@ public sealed class ObjectClient
         complete?.Done(result);
     }
 
+    /// <summary>
+    /// A read reply's header has arrived and its <paramref name="dataLength"/> data bytes follow: claims the op (no
+    /// other reply, resend or map change touches it from here) and returns its destination, for the transport to
+    /// receive the data straight into (no copy). Null when the reply is not an Ok answer to a read waiting for
+    /// exactly that many bytes: it is then delivered through <see cref="OnMessage"/> as usual.
+    /// </summary>
+    public IPayloadTarget? ClaimReadData(ClientOpReply reply, int dataLength)
+    {
+        lock (_lock)
+        {
+            if (reply.Status != OsdStatus.Ok || !_byTid.TryGetValue(reply.Tid, out PendingOp? op)
+                || op.Request.Kind != OsdOpKind.OsdOpRead || op.Request.Destination.Length != dataLength)
+            {
+                return null;
+            }
+            _byTid.Remove(reply.Tid);
+            return new ReadData(this, op, new ObjectResult(ObjectStatus.Ok, reply.Version, reply.ObjectSize, reply.Exists));
+        }
+    }
+
+    /// <summary>A claimed read: complete once its data is in, or back to waiting (resent by the tick) if the connection broke.</summary>
+    private sealed class ReadData(ObjectClient client, PendingOp op, ObjectResult result) : IPayloadTarget
+    {
+        public Memory<byte> Destination => op.Request.Destination;
+
+        public void Complete(bool received)
+        {
+            if (received)
+            {
+                op.Done(result);
+                return;
+            }
+            lock (client._lock)
+            {
+                op.SentMs = client._transport.NowMs - client._resendTimeoutMs + 200;
+                op.Tid = client._nextTid++;
+                client._byTid[op.Tid] = op;
+            }
+        }
+    }
+
     private void SendLocked(PendingOp op)
     {
         PgMapping? mapping = MappingOf(op);

@@ -35,7 +35,7 @@ public sealed class TcpClientTransport : IClientTransport, IDisposable
         {
             if (!_connections.TryGetValue(osd, out connection!) || connection.IsClosed)
             {
-                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(node.StorageAddress), OnMessage, OnClosed);
+                connection = FramedConnection.Connect(FramedConnection.ParseEndpoint(node.StorageAddress), OnMessage, OnClosed, sink: ClaimData);
                 connection.Tag = osd;
                 connection.Send(StorageMessageType.MsgHello, new Hello { Osd = -1, Identity = _identity, Nonce = _nonce }, ReadOnlySpan<byte>.Empty);
                 _connections[osd] = connection;
@@ -60,6 +60,10 @@ public sealed class TcpClientTransport : IClientTransport, IDisposable
 
     private void OnMessage(FramedConnection connection, StorageMessageType type, IMessage header, DataBuffer data) =>
         _client?.OnMessage((int)connection.Tag!, type, header, data);
+
+    /// <summary>Read data goes straight into the caller's buffer (a 4 MiB read's reply is not copied again).</summary>
+    private IPayloadTarget? ClaimData(FramedConnection connection, StorageMessageType type, IMessage header, int dataLength) =>
+        type == StorageMessageType.MsgClientOpReply && _client is { } client ? client.ClaimReadData((ClientOpReply)header, dataLength) : null;
 
     private void OnClosed(FramedConnection connection)
     {

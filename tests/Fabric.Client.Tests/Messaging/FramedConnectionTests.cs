@@ -95,6 +95,130 @@ public sealed class FramedConnectionTests
         server.Close();
     }
 
+    /// <summary>A destination a test hands out for a frame's data, recording how it completed.</summary>
+    private sealed class TestTarget(ulong seq, int length, List<(ulong Seq, byte[] Data, string How)> log) : IPayloadTarget
+    {
+        public byte[] Buffer { get; } = new byte[length];
+
+        public int Completions;
+
+        public Memory<byte> Destination => Buffer;
+
+        public void Complete(bool received)
+        {
+            Interlocked.Increment(ref Completions);
+            lock (log)
+            {
+                log.Add((seq, Buffer, received ? "target" : "abandoned"));
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("async")]
+    [InlineData("polled")]
+    public async Task A_sink_receives_large_frames_straight_into_its_destinations_in_order_with_the_others(string mode)
+    {
+        using var poll = new PollerThread();
+        FramePoller? poller = mode == "polled" ? poll.Poller : null;
+        int[] sizes = [100, FramedConnection.LargeFrameBytes, 300_000, 4096, (4 << 20) + 7, 1 << 20, 70_000];
+        var log = new List<(ulong Seq, byte[] Data, string How)>();
+        var asked = new List<(ulong Seq, int Length)>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int expected = sizes.Length * 2;
+        void Arrived()
+        {
+            if (log.Count == expected)
+            {
+                all.TrySetResult();
+            }
+        }
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        Task<Socket> accepted = listener.AcceptAsync();
+        FramedConnection client = FramedConnection.Connect(listener.LocalEndPoint!, (_, _, header, data) =>
+        {
+            lock (log)
+            {
+                log.Add((((Ping)header).Nonce, data.Span.ToArray(), "message"));
+                Arrived();
+            }
+        }, _ => all.TrySetException(new IOException("closed")), poller: poller, sink: (_, type, header, length) =>
+        {
+            ulong seq = ((Ping)header).Nonce;
+            lock (log)
+            {
+                asked.Add((seq, length));
+            }
+            // Odd frames go to a destination of their own, even ones the usual way.
+            return seq % 2 == 1 ? new CompletingTarget(seq, length, log, Arrived) : null;
+        });
+        FramedConnection server = FramedConnection.Accept(await accepted, (_, _, _, _) => { }, _ => { });
+        var sent = new List<byte[]>();
+        for (int i = 0; i < expected; i++)
+        {
+            byte[] data = new byte[sizes[i % sizes.Length]];
+            new Random(i).NextBytes(data);
+            sent.Add(data);
+            Assert.True(server.Send(StorageMessageType.MsgPing, new Ping { Nonce = (ulong)i }, data));
+        }
+        await all.Task.WaitAsync(Deadline);
+        Assert.Equal(Enumerable.Range(0, expected).Select(i => (ulong)i), log.Select(l => l.Seq));
+        foreach ((ulong seq, byte[] data, string how) in log)
+        {
+            Assert.True(data.AsSpan().SequenceEqual(sent[(int)seq]), $"frame {seq} ({sent[(int)seq].Length} bytes, {how}) arrived changed");
+            // Only large frames are offered to the sink; the odd ones among them took its destination.
+            bool large = sent[(int)seq].Length >= FramedConnection.LargeFrameBytes;
+            Assert.Equal(large && seq % 2 == 1 ? "target" : "message", how);
+        }
+        Assert.All(asked, a => Assert.True(sent[(int)a.Seq].Length >= FramedConnection.LargeFrameBytes && a.Length == sent[(int)a.Seq].Length));
+        client.Close();
+        server.Close();
+    }
+
+    private sealed class CompletingTarget(ulong seq, int length, List<(ulong Seq, byte[] Data, string How)> log, Action arrived) : IPayloadTarget
+    {
+        private readonly byte[] _buffer = new byte[length];
+
+        public Memory<byte> Destination => _buffer;
+
+        public void Complete(bool received)
+        {
+            lock (log)
+            {
+                log.Add((seq, _buffer, received ? "target" : "abandoned"));
+                arrived();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_connection_that_ends_inside_a_frame_s_data_abandons_the_target_once_before_it_closes()
+    {
+        var log = new List<(ulong Seq, byte[] Data, string How)>();
+        TestTarget? target = null;
+        var closed = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        Task<Socket> accepted = listener.AcceptAsync();
+        FramedConnection client = FramedConnection.Connect(listener.LocalEndPoint!, (_, _, _, _) => { },
+            _ => closed.TrySetResult(log.Count), sink: (_, _, header, length) => target = new TestTarget(((Ping)header).Nonce, length, log));
+        using Socket raw = await accepted;
+        // The prefix, the header and 100 KiB of a 1 MiB frame's data, then the end of the stream.
+        var writer = new System.Buffers.ArrayBufferWriter<byte>();
+        FrameCodec.WritePrefix(writer, StorageMessageType.MsgPing, new Ping { Nonce = 9 }, 1 << 20);
+        await raw.SendAsync(writer.WrittenMemory);
+        await raw.SendAsync(new byte[100 << 10]);
+        raw.Shutdown(SocketShutdown.Both);
+        Assert.Equal(1, await closed.Task.WaitAsync(Deadline)); // abandoned before the close was reported
+        Assert.NotNull(target);
+        Assert.Equal(1, target!.Completions);
+        Assert.Equal((9UL, "abandoned"), (log[0].Seq, log[0].How));
+        client.Close();
+    }
+
     [Theory]
     [InlineData("async")]
     [InlineData("thread")]
