@@ -341,6 +341,7 @@ public class StoreJournalTests : IDisposable
     }
 }
 
+/// <summary>The OSD options a node takes from its environment (journal size, recovery rate).</summary>
 public class JournalOptionTests
 {
     [Theory]
@@ -358,6 +359,20 @@ public class JournalOptionTests
         var e = Assert.Throws<FormatException>(() => Fabric.Storage.Osd.OsdOptions.FromEnvironment(name => name == "FABRIC_OSD_JOURNAL_MIB" ? text : null));
         Assert.Contains("FABRIC_OSD_JOURNAL_MIB", e.Message);
         Assert.Contains("0 uses RocksDB's WAL", e.Message);
+    }
+
+    [Theory]
+    [InlineData("32", 32L << 20)]
+    [InlineData("0", 0L)]
+    public void The_recovery_rate_comes_from_the_environment_in_MiB_per_second(string text, long bytes) =>
+        Assert.Equal(bytes, Fabric.Storage.Osd.OsdOptions.FromEnvironment(name => name == "FABRIC_OSD_RECOVERY_MIBPS" ? text : null).RecoveryBytesPerSecond);
+
+    [Fact]
+    public void A_bad_recovery_rate_is_an_error_naming_the_variable_and_the_fix()
+    {
+        var e = Assert.Throws<FormatException>(() => Fabric.Storage.Osd.OsdOptions.FromEnvironment(name => name == "FABRIC_OSD_RECOVERY_MIBPS" ? "fast" : null));
+        Assert.Contains("FABRIC_OSD_RECOVERY_MIBPS", e.Message);
+        Assert.Contains("0 means unlimited", e.Message);
     }
 
     [Fact]

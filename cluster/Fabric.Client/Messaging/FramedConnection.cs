@@ -33,8 +33,9 @@ namespace Fabric.Client.Messaging;
 /// The parsing is the same code either way: on a receiver thread every read completes synchronously.
 /// In both modes small ones are copied out of the receive buffer into
 /// a pooled <see cref="DataBuffer"/>, a frame of at least <see cref="LargeFrameBytes"/> is received
-/// straight into its own buffer and handed on as its data without another copy. A malformed frame closes
-/// the connection (never the process).
+/// straight into its own buffer and handed on as its data without another copy, or, when the owner's
+/// <see cref="PayloadSink"/> names a destination for it once its header is in (the client: the buffer of the read
+/// the reply answers), straight into that destination. A malformed frame closes the connection (never the process).
 /// </remarks>
 public sealed class FramedConnection
 {

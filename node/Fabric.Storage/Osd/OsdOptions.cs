@@ -64,7 +64,8 @@ public sealed record OsdOptions
     /// a storage table: FABRIC_OSD_SCRUB_INTERVAL and FABRIC_OSD_DEEP_SCRUB_INTERVAL (durations such as
     /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms"),
     /// FABRIC_OSD_PLACED_WRITE_KIB (the smallest write, in KiB, a multiple of 4, that bypasses the log for the slot
-    /// file; "0" = none does), FABRIC_OSD_JOURNAL_MIB (the store journal's size, at least 1; "0" = RocksDB's WAL).
+    /// file; "0" = none does), FABRIC_OSD_RECOVERY_MIBPS (recovery bytes per second this OSD pushes as primary, in
+    /// MiB; "0" = unlimited), FABRIC_OSD_JOURNAL_MIB (the store journal's size, at least 1; "0" = RocksDB's WAL).
     /// A value that does not parse is an error naming the variable.
     /// </summary>
     public static OsdOptions FromEnvironment(Func<string, string?>? lookup = null)
@@ -97,6 +98,15 @@ public sealed record OsdOptions
                 PlacedWriteBlocks = !int.TryParse(placed, out int kib) || kib < 0 || kib % 4 != 0
                     ? throw new FormatException($"FABRIC_OSD_PLACED_WRITE_KIB='{placed}' is not a size in KiB that is a multiple of 4 (64 is the default, 0 turns placed writes off)")
                     : kib == 0 ? int.MaxValue : kib / 4,
+            };
+        }
+        if (lookup("FABRIC_OSD_RECOVERY_MIBPS") is { Length: > 0 } recovery)
+        {
+            options = options with
+            {
+                RecoveryBytesPerSecond = !long.TryParse(recovery, out long mibps) || mibps < 0 || mibps > 1L << 30
+                    ? throw new FormatException($"FABRIC_OSD_RECOVERY_MIBPS='{recovery}' is not a rate in MiB/s (256 is the default, 0 means unlimited)")
+                    : mibps << 20,
             };
         }
         if (lookup("FABRIC_OSD_JOURNAL_MIB") is { Length: > 0 } journal)

@@ -30,13 +30,18 @@ public sealed class StorageRecoveryTests(ITestOutputHelper output)
     public async Task Acknowledged_writes_survive_kill_9_and_restart_and_status_shows_degraded_recovering_clean()
     {
         await using var cluster = TestCluster.Create(extra: Pool);
-        await cluster.UpAsync();
+        // Recovery limited to 8 MiB/s per primary, and a writer of 4 workers (an object a client waits for is
+        // recovered at once, past the limit): pushing the 256 MiB volume's objects then takes several seconds, so the
+        // status samples (one CLI process each, 0.5-1.5 s apart) see it. Unlimited, with 16 workers, it was over
+        // between two samples once the store journal made writes and pushes faster.
+        var slowRecovery = new Dictionary<string, string> { ["FABRIC_OSD_RECOVERY_MIBPS"] = "8" };
+        await cluster.UpAsync(slowRecovery);
         await using var recorder = new StatusRecorder(cluster);
         await recorder.WaitForAsync(s => s.Clean && s.Total == 64, TimeSpan.FromSeconds(60), "64 PGs active+clean after up");
 
         await using var storage = await StorageTestClient.OpenAsync(cluster);
         await using var volume = await storage.OpenVolumeAsync("journal");
-        var writer = new ChecksummedWriter(volume, workers: 16, seed: 4);
+        var writer = new ChecksummedWriter(volume, workers: 4, seed: 4);
         // Every object full before the failure: recovery then has whole 4 MiB objects to push, long
         // enough for `fabric status` to see it happen.
         await writer.FillAsync();
@@ -52,7 +57,7 @@ public sealed class StorageRecoveryTests(ITestOutputHelper output)
             "1500 writes acknowledged while n3 is down (I/O continues with 2 of 3 replicas)");
         Assert.Empty(writer.Failures);
 
-        await cluster.UpAsync();
+        await cluster.UpAsync(slowRecovery);
         var clean = await recorder.WaitForAsync(s => s.Clean && s.NodesDown.Count == 0, TimeSpan.FromSeconds(180), "PGs active+clean again after n3 returned");
         Assert.Equal("HEALTH_OK", clean.Health);
         await writer.StopAsync();

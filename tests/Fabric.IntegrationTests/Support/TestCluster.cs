@@ -77,9 +77,10 @@ public sealed class TestCluster : IAsyncDisposable
         return result.Json;
     }
 
-    public async Task UpAsync()
+    /// <summary>Starts (or restarts) the cluster's nodes; <paramref name="environment"/> goes to the node processes.</summary>
+    public async Task UpAsync(IDictionary<string, string>? environment = null)
     {
-        var result = await CliRun.RunAsync(["up", ConfigPath, "--home", Home, "--json"], timeout: TimeSpan.FromSeconds(240));
+        var result = await CliRun.RunAsync(["up", ConfigPath, "--home", Home, "--json"], environment: environment, timeout: TimeSpan.FromSeconds(240));
         Assert.True(result.ExitCode == 0, $"fabric up failed: {result}\n{Logs()}");
     }
 
