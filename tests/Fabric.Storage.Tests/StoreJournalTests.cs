@@ -314,6 +314,42 @@ public class StoreJournalTests : IDisposable
     }
 
     [Fact]
+    public void A_journal_file_removed_from_a_store_that_used_it_is_an_error_naming_the_fix_and_turning_it_off_and_on_is_not()
+    {
+        string path = Path.Combine(_dir, "osd");
+        using (var store = RocksDbObjectStore.Open(path, writerSyncs: true, slotFile: false, journalBytes: StoreJournal.MinimumSize))
+        {
+            using var batch = store.CreateBatch();
+            batch.Put(Key(1), Value(1, 1, 100));
+            store.Write(batch, null);
+            store.SyncWritten();
+        }
+        File.Move(Path.Combine(path, "journal"), Path.Combine(_dir, "journal.saved"));
+        var e = Assert.Throws<InvalidDataException>(() => RocksDbObjectStore.Open(path, slotFile: false, journalBytes: StoreJournal.MinimumSize));
+        Assert.Contains("journal", e.Message);
+        Assert.Contains("is missing", e.Message);
+        Assert.Contains("rebuilt from its replicas", e.Message);
+        Assert.Throws<InvalidDataException>(() => RocksDbObjectStore.Open(path, slotFile: false, journalBytes: 0));
+
+        // Put back, it opens; turned off, the file goes and the store opens without it; turned on again, a new one.
+        File.Move(Path.Combine(_dir, "journal.saved"), Path.Combine(path, "journal"));
+        using (var store = RocksDbObjectStore.Open(path, slotFile: false, journalBytes: 0))
+        {
+            Assert.Equal(Value(1, 1, 100), store.Get(Key(1)));
+        }
+        Assert.False(File.Exists(Path.Combine(path, "journal")));
+        using (var store = RocksDbObjectStore.Open(path, slotFile: false, journalBytes: 0))
+        {
+            Assert.Equal(Value(1, 1, 100), store.Get(Key(1)));
+        }
+        using (var store = RocksDbObjectStore.Open(path, slotFile: false, journalBytes: StoreJournal.MinimumSize))
+        {
+            Assert.True(File.Exists(Path.Combine(path, "journal")));
+            Assert.Equal(Value(1, 1, 100), store.Get(Key(1)));
+        }
+    }
+
+    [Fact]
     public void Turning_the_journal_off_replays_it_into_RocksDB_and_removes_it()
     {
         string path = Path.Combine(_dir, "osd");

@@ -164,31 +164,39 @@ public sealed class RocksDbObjectStore : IObjectStore
 
     /// <summary>Replays the journal (if there is one) from the position the 'J' key names, puts everything in SST
     /// files, and returns the journal, empty, to write on (null when <paramref name="journalBytes"/> is 0: then the
-    /// journal file is gone and RocksDB's WAL is used).</summary>
+    /// journal file is gone and RocksDB's WAL is used). A journal the 'J' key says is in use but whose file is
+    /// missing is an error: the batches since the last cut would be lost without a word.</summary>
     private static StoreJournal? OpenJournal(string path, RocksDatabase db, long journalBytes)
     {
         string file = Path.Combine(path, "journal");
-        if (journalBytes == 0 && !File.Exists(file))
+        bool exists = File.Exists(file);
+        (long position, ulong sequence, bool inUse) = ReadJournalStart(db);
+        if (!exists && inUse)
+        {
+            throw new InvalidDataException($"the store's journal {file} is missing, but the store was writing to it: the writes made since " +
+                $"its last flush are lost on this OSD. Put the file back, or remove {path} so that the OSD is rebuilt from its replicas.");
+        }
+        if (journalBytes == 0 && !exists)
         {
             return null;
         }
         var journal = StoreJournal.Open(file, Math.Max(journalBytes, StoreJournal.MinimumSize));
         try
         {
-            (long position, ulong sequence) = ReadJournalStart(db);
             int records = journal.Replay(position, sequence, data =>
             {
                 using var batch = WriteBatch.FromData(db, data);
                 db.WriteWithoutWal(batch);
             });
-            if (records > 0 || journalBytes == 0)
+            bool on = journalBytes > 0;
+            if (records > 0 || on != inUse)
             {
-                // Everything replayed into SST files: the journal starts empty at its head.
-                WriteJournalStart(db, journal.Head, journal.NextSequence);
+                // Everything replayed into SST files: the journal starts empty at its head (or is no longer used).
+                WriteJournalStart(db, journal.Head, journal.NextSequence, on);
                 db.Flush();
             }
             journal.MoveTail(journal.Head);
-            if (journalBytes == 0)
+            if (!on)
             {
                 journal.Dispose();
                 File.Delete(file);
@@ -203,26 +211,29 @@ public sealed class RocksDbObjectStore : IObjectStore
         }
     }
 
-    private static (long Position, ulong Sequence) ReadJournalStart(RocksDatabase db)
+    /// <summary>The 'J' key: where the replay starts, and whether the journal is in use (a 16-byte value, from before
+    /// the flag, is in use). Absent: a store that never used one.</summary>
+    private static (long Position, ulong Sequence, bool InUse) ReadJournalStart(RocksDatabase db)
     {
         byte[]? value = db.Get(JournalStartKey);
         if (value is null)
         {
-            return (0, 0);
+            return (0, 0, false);
         }
-        if (value.Length != 16)
+        if (value.Length is not (16 or 17))
         {
-            throw new InvalidDataException($"the store's journal start record is {value.Length} bytes, not 16: the store is damaged");
+            throw new InvalidDataException($"the store's journal start record is {value.Length} bytes, not 17: the store is damaged");
         }
-        return (BinaryPrimitives.ReadInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(8)));
+        return (BinaryPrimitives.ReadInt64LittleEndian(value), BinaryPrimitives.ReadUInt64LittleEndian(value.AsSpan(8)), value.Length == 16 || value[16] != 0);
     }
 
     /// <summary>Puts the 'J' key (into the memtable; durable with the next flush).</summary>
-    private static void WriteJournalStart(RocksDatabase db, long position, ulong sequence)
+    private static void WriteJournalStart(RocksDatabase db, long position, ulong sequence, bool inUse = true)
     {
-        Span<byte> value = stackalloc byte[16];
+        Span<byte> value = stackalloc byte[17];
         BinaryPrimitives.WriteInt64LittleEndian(value, position);
         BinaryPrimitives.WriteUInt64LittleEndian(value[8..], sequence);
+        value[16] = inUse ? (byte)1 : (byte)0;
         using var batch = new WriteBatch();
         batch.Put(db.DefaultColumnFamily, JournalStartKey, value);
         db.WriteWithoutWal(batch);
