@@ -61,21 +61,31 @@ public static class FrameCodec
     /// <summary>Splits a whole frame; false when its header length is inconsistent.</summary>
     public static bool TrySplit(ReadOnlySpan<byte> frame, out StorageMessageType type, out ReadOnlySpan<byte> header, out ReadOnlySpan<byte> data)
     {
-        type = StorageMessageType.StorageMessageUnspecified;
         header = default;
         data = default;
-        if (frame.Length < PrefixSize)
+        if (frame.Length < PrefixSize || !TryReadPrefix(frame, frame.Length, out type, out int dataStart))
+        {
+            type = StorageMessageType.StorageMessageUnspecified;
+            return false;
+        }
+        header = frame[PrefixSize..dataStart];
+        data = frame[dataStart..];
+        return true;
+    }
+
+    /// <summary>Reads the type and where the data starts from the prefix at the front of <paramref name="start"/> (at
+    /// least <see cref="PrefixSize"/> bytes) of a frame of <paramref name="frameLength"/> bytes; false when the header
+    /// length does not fit the frame.</summary>
+    public static bool TryReadPrefix(ReadOnlySpan<byte> start, int frameLength, out StorageMessageType type, out int dataStart)
+    {
+        type = (StorageMessageType)start[4];
+        uint headerLength = BinaryPrimitives.ReadUInt32LittleEndian(start[5..]);
+        dataStart = 0;
+        if (headerLength > (uint)(frameLength - PrefixSize))
         {
             return false;
         }
-        type = (StorageMessageType)frame[4];
-        uint headerLength = BinaryPrimitives.ReadUInt32LittleEndian(frame[5..]);
-        if (headerLength > (uint)(frame.Length - PrefixSize))
-        {
-            return false;
-        }
-        header = frame.Slice(PrefixSize, (int)headerLength);
-        data = frame[(PrefixSize + (int)headerLength)..];
+        dataStart = PrefixSize + (int)headerLength;
         return true;
     }
 }

@@ -640,13 +640,10 @@ public sealed class FramedConnection
         {
             return false;
         }
-        var type = (StorageMessageType)start[4];
-        uint headerLength = BinaryPrimitives.ReadUInt32LittleEndian(start[5..]);
-        if (headerLength > (uint)(frameLength - FrameCodec.PrefixSize))
+        if (!FrameCodec.TryReadPrefix(start, frameLength, out StorageMessageType type, out int dataStart))
         {
             throw new InvalidDataException("malformed storage frame header");
         }
-        int dataStart = FrameCodec.PrefixSize + (int)headerLength;
         if (start.Length < dataStart)
         {
             return false;

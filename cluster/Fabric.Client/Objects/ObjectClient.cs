@@ -145,12 +145,18 @@ public sealed class ObjectClient
             foreach (PendingOp op in resend)
             {
                 _byTid.Remove(op.Tid);
-                // Back off a little: the OSD may be restarting; the tick resends.
-                op.SentMs = _transport.NowMs - _resendTimeoutMs + 200;
-                op.Tid = _nextTid++;
-                _byTid[op.Tid] = op;
+                RequeueLocked(op);
             }
         }
+    }
+
+    /// <summary>An op whose connection broke waits again under a new tid (a late answer to the old one is ignored);
+    /// the tick resends it after a short back-off: the OSD may be restarting.</summary>
+    private void RequeueLocked(PendingOp op)
+    {
+        op.SentMs = _transport.NowMs - _resendTimeoutMs + 200;
+        op.Tid = _nextTid++;
+        _byTid[op.Tid] = op;
     }
 
     /// <summary>Resends ops that got no answer in time. Call every 50-200 ms.</summary>
@@ -314,9 +320,7 @@ public sealed class ObjectClient
             }
             lock (client._lock)
             {
-                op.SentMs = client._transport.NowMs - client._resendTimeoutMs + 200;
-                op.Tid = client._nextTid++;
-                client._byTid[op.Tid] = op;
+                client.RequeueLocked(op);
             }
         }
     }

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Fabric.RocksDb;
 using Microsoft.Win32.SafeHandles;
 
@@ -517,9 +516,9 @@ public sealed class RocksDbObjectStore : IObjectStore
 
     private void SyncSlotFile()
     {
-        if (_slotFile is not null && Interlocked.Exchange(ref _slotsDirty, 0) != 0 && fdatasync((int)_slotFile.DangerousGetHandle()) != 0)
+        if (_slotFile is not null && Interlocked.Exchange(ref _slotsDirty, 0) != 0)
         {
-            throw new IOException($"fdatasync of the slot file failed: errno {Marshal.GetLastPInvokeError()}");
+            FileSync.Data(_slotFile, "the slot file");
         }
     }
 
@@ -545,73 +544,71 @@ public sealed class RocksDbObjectStore : IObjectStore
             // No room (a record larger than the journal's free half, or flushes slower than writes): the
             // batches become durable in SST files instead.
             journal.DiscardPending();
-            FlushEverything();
+            Cut(wait: true);
             JournalFullFlushes++;
         }
-        if (_pendingCut >= 0 && _db.ImmutableMemtables == 0)
-        {
-            journal.MoveTail(_pendingCut);
-            _pendingCut = -1;
-        }
+        TryFinishCut();
         if (_pendingCut < 0 && (journal.UsedBytes > journal.Size / 2 || _bytesSinceCut > CutAfterBytes))
         {
-            StartCut();
+            Cut(wait: false);
+            JournalCuts++;
         }
     }
 
-    /// <summary>Switches the memtable with the 'J' key naming the journal's head: when its flush is done, every
-    /// record before the head is in SST files. Under the apply lock, after a slot sync: batches applied but not
-    /// yet journaled (another thread's, without writerSyncs) go into the flush too, their slot data durable first.</summary>
-    private void StartCut()
+    /// <summary>
+    /// Switches the memtable with the 'J' key naming the journal's head, so that once its flush is done every
+    /// record before the head is in SST files. Under the apply lock, after a slot sync: batches applied but not yet
+    /// journaled (another thread's, without writerSyncs) go into the flush too, their slot data durable first.
+    /// <paramref name="wait"/>: flush now (blocking) and empty the journal; else the flush runs in the background
+    /// and <see cref="TryFinishCut"/> moves the tail when it is done.
+    /// </summary>
+    private void Cut(bool wait)
     {
         lock (_applyLock)
         {
             SyncSlotFile();
             WriteJournalStart(_db, _journal!.Head, _journal.NextSequence);
-            _db.StartFlush();
-            _pendingCut = _journal.Head;
             _bytesSinceCut = 0;
-            JournalCuts++;
+            if (wait)
+            {
+                _db.Flush();
+                _journal.MoveTail(_journal.Head);
+                _pendingCut = -1;
+            }
+            else
+            {
+                _db.StartFlush();
+                _pendingCut = _journal.Head;
+            }
         }
     }
 
-    /// <summary>Waits (bounded) for the cut in progress; true when it moved the tail.</summary>
-    private bool WaitForCut()
+    /// <summary>The cut in progress is done when no switched-out memtable waits for its flush: the tail moves to it.</summary>
+    private bool TryFinishCut()
     {
-        if (_pendingCut < 0)
+        if (_pendingCut < 0 || _db.ImmutableMemtables != 0)
         {
             return false;
-        }
-        var waited = Stopwatch.StartNew();
-        while (_db.ImmutableMemtables != 0)
-        {
-            if (waited.Elapsed > TimeSpan.FromSeconds(30))
-            {
-                return false;
-            }
-            Thread.Sleep(1);
         }
         _journal!.MoveTail(_pendingCut);
         _pendingCut = -1;
         return true;
     }
 
-    /// <summary>Puts every batch applied so far into SST files (blocking) and empties the journal.</summary>
-    private void FlushEverything()
+    /// <summary>Waits (bounded) for the cut in progress; true when it moved the tail.</summary>
+    private bool WaitForCut()
     {
-        lock (_applyLock)
+        var waited = Stopwatch.StartNew();
+        while (_pendingCut >= 0 && waited.Elapsed <= TimeSpan.FromSeconds(30))
         {
-            SyncSlotFile();
-            WriteJournalStart(_db, _journal!.Head, _journal.NextSequence);
-            _db.Flush();
-            _journal.MoveTail(_journal.Head);
-            _pendingCut = -1;
-            _bytesSinceCut = 0;
+            if (TryFinishCut())
+            {
+                return true;
+            }
+            Thread.Sleep(1);
         }
+        return false;
     }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int fdatasync(int fd);
 
     private sealed class RocksBatch(ColumnFamily cf) : IStoreBatch
     {

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Fabric.Core.Checksums;
 using Microsoft.Win32.SafeHandles;
 
@@ -106,13 +105,10 @@ public sealed class StoreJournal : IDisposable
             {
                 RandomAccess.Write(file, zeros.AsSpan(0, (int)Math.Min(zeros.Length, size - at)), at);
             }
-            if (fsync((int)file.DangerousGetHandle()) != 0)
-            {
-                throw new IOException($"fsync of {temporary} failed: errno {Marshal.GetLastPInvokeError()}");
-            }
+            FileSync.Full(file, temporary);
         }
         File.Move(temporary, path, overwrite: true);
-        SyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        FileSync.Directory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>
@@ -291,10 +287,7 @@ public sealed class StoreJournal : IDisposable
     /// <summary>Makes every record written so far durable.</summary>
     public void Sync()
     {
-        if (fdatasync((int)_file.DangerousGetHandle()) != 0)
-        {
-            throw new IOException($"fdatasync of the store journal failed: errno {Marshal.GetLastPInvokeError()}");
-        }
+        FileSync.Data(_file, "the store journal");
     }
 
     /// <summary>Records before <paramref name="position"/> are no longer needed (a flush put them in SST files).</summary>
@@ -314,37 +307,5 @@ public sealed class StoreJournal : IDisposable
         }
     }
 
-    private static void SyncDirectory(string directory)
-    {
-        int fd = open(directory, 0 /* O_RDONLY */);
-        if (fd < 0)
-        {
-            throw new IOException($"opening {directory} to sync it failed: errno {Marshal.GetLastPInvokeError()}");
-        }
-        try
-        {
-            if (fsync(fd) != 0)
-            {
-                throw new IOException($"fsync of {directory} failed: errno {Marshal.GetLastPInvokeError()}");
-            }
-        }
-        finally
-        {
-            close(fd);
-        }
-    }
-
     public void Dispose() => _file.Dispose();
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int fdatasync(int fd);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int fsync(int fd);
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-    [DllImport("libc")]
-    private static extern int close(int fd);
 }
