@@ -1,10 +1,12 @@
 using Fabric.Proto;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Client.Objects;
 
 /// <summary>
 /// An <see cref="ObjectClient"/> on real TCP, following an <see cref="IMapSource"/> and ticking on a
-/// timer: what the CLI, the node's block backend and the benchmarks use.
+/// timer: what the CLI, the node's block backend and the benchmarks use. Ops older than
+/// FABRIC_SLOW_OP_SECONDS (<see cref="SlowOpThreshold"/>) are logged to <c>logger</c> at Warning.
 /// </summary>
 public sealed class ClusterClient : IAsyncDisposable
 {
@@ -14,12 +16,14 @@ public sealed class ClusterClient : IAsyncDisposable
     private readonly Task _watch;
     private readonly ITimer _timer;
 
-    public ClusterClient(IMapSource maps, string identity, TimeProvider? time = null, int resendTimeoutMs = 15000)
+    /// <param name="slowOpMs">Age at which an op is logged as slow; null: FABRIC_SLOW_OP_SECONDS or its default.</param>
+    public ClusterClient(IMapSource maps, string identity, TimeProvider? time = null, int resendTimeoutMs = 15000, ILogger? logger = null,
+        long? slowOpMs = null)
     {
         _maps = maps;
         TimeProvider provider = time ?? TimeProvider.System;
         _transport = new TcpClientTransport(identity, provider);
-        Objects = new ObjectClient(identity, _transport, resendTimeoutMs);
+        Objects = new ObjectClient(identity, _transport, resendTimeoutMs, logger, slowOpMs ?? SlowOpThreshold.FromEnvironment());
         _transport.Attach(Objects);
         Objects.OnMap(maps.Current);
         _watch = WatchAsync();

@@ -2,6 +2,8 @@ using Fabric.Client.Messaging;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fabric.Client.Objects;
 
@@ -15,9 +17,10 @@ namespace Fabric.Client.Objects;
 /// Thread-safe; completions run outside the client's lock. It keeps no clock or thread of its own:
 /// the owner calls <see cref="OnMap"/>, <see cref="OnMessage"/>, <see cref="OnConnectionLost"/> and
 /// <see cref="Tick"/> (the simulation does so on its one thread; <see cref="ClusterClient"/> with real
-/// TCP and a timer).
+/// TCP and a timer). Every outstanding op is also on a list in submission order, so slow ops are found without a
+/// scan of everything (<c>ObjectClient.SlowOps.cs</c>).
 /// </remarks>
-public sealed class ObjectClient
+public sealed partial class ObjectClient
 {
     private readonly object _lock = new();
     private readonly IClientTransport _transport;
@@ -26,15 +29,21 @@ public sealed class ObjectClient
     /// <summary>Sends decided under the lock, made after it is released (a send can block on a full socket).</summary>
     private List<(int Osd, NodeInfo Node, ClientOp Header, ReadOnlyMemory<byte> Data)> _outbox = new();
     private readonly int _resendTimeoutMs;
+    private readonly ILogger _logger;
     private PlacementMap? _placement;
     private ulong _nextTid = 1;
     private ulong _nextRequest = 1;
 
-    public ObjectClient(string identity, IClientTransport transport, int resendTimeoutMs = 5000)
+    /// <param name="slowOpMs">Age at which an op is reported as slow (<see cref="SlowOpThreshold"/>; 0 = never).</param>
+    public ObjectClient(string identity, IClientTransport transport, int resendTimeoutMs = 5000, ILogger? logger = null,
+        long slowOpMs = SlowOpThreshold.DefaultMs)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(slowOpMs);
         Identity = identity;
         _transport = transport;
         _resendTimeoutMs = resendTimeoutMs;
+        _logger = logger ?? NullLogger.Instance;
+        _slowOpMs = slowOpMs;
     }
 
     public string Identity { get; }
@@ -80,6 +89,8 @@ public sealed class ObjectClient
         lock (_lock)
         {
             op.RequestSeq = _nextRequest++;
+            op.SubmittedMs = _transport.NowMs;
+            LinkLocked(op);
             SendLocked(op);
         }
         FlushOutbox();
@@ -154,17 +165,22 @@ public sealed class ObjectClient
     /// the tick resends it after a short back-off: the OSD may be restarting.</summary>
     private void RequeueLocked(PendingOp op)
     {
+        op.Wait = ObjectOpWait.ConnectionLost;
         op.SentMs = _transport.NowMs - _resendTimeoutMs + 200;
         op.Tid = _nextTid++;
         _byTid[op.Tid] = op;
     }
 
-    /// <summary>Resends ops that got no answer in time. Call every 50-200 ms.</summary>
+    /// <summary>Resends ops that got no answer in time, and every few seconds logs the slow ones
+    /// (<see cref="CheckSlowOps"/>). Call every 50-200 ms.</summary>
     public void Tick()
     {
+        bool checkSlow;
+        bool resent = false;
         lock (_lock)
         {
             long now = _transport.NowMs;
+            checkSlow = _slowOpMs > 0 && now >= _nextSlowCheckMs;
             List<PendingOp>? resend = null;
             foreach (PendingOp op in _byTid.Values)
             {
@@ -173,17 +189,24 @@ public sealed class ObjectClient
                     (resend ??= new List<PendingOp>()).Add(op);
                 }
             }
-            if (resend is null)
+            if (resend is not null)
             {
-                return;
-            }
-            foreach (PendingOp op in resend)
-            {
-                _byTid.Remove(op.Tid);
-                SendLocked(op);
+                resent = true;
+                foreach (PendingOp op in resend)
+                {
+                    _byTid.Remove(op.Tid);
+                    SendLocked(op);
+                }
             }
         }
-        FlushOutbox();
+        if (resent)
+        {
+            FlushOutbox();
+        }
+        if (checkSlow)
+        {
+            CheckSlowOps();
+        }
     }
 
     private void FlushOutbox()
@@ -244,11 +267,13 @@ public sealed class ObjectClient
                     {
                         _byTid.Remove(reply.Tid);
                         op.NeedEpoch = reply.MapEpoch;
+                        op.Wait = ObjectOpWait.NewerMap;
                         _parked.Add(op);
                     }
                     else
                     {
                         op.RetryAtMs = _transport.NowMs + 50;
+                        op.Wait = ObjectOpWait.OsdMapBehind;
                     }
                     break;
                 case OsdStatus.NoPool:
@@ -282,6 +307,10 @@ public sealed class ObjectClient
                     complete = op;
                     break;
             }
+            if (complete is not null)
+            {
+                UnlinkLocked(complete);
+            }
         }
         complete?.Done(result);
     }
@@ -302,6 +331,7 @@ public sealed class ObjectClient
                 return null;
             }
             _byTid.Remove(reply.Tid);
+            op.Wait = ObjectOpWait.ReplyData;
             return new ReadData(this, op, new ObjectResult(ObjectStatus.Ok, reply.Version, reply.ObjectSize, reply.Exists));
         }
     }
@@ -315,6 +345,10 @@ public sealed class ObjectClient
         {
             if (received)
             {
+                lock (client._lock)
+                {
+                    client.UnlinkLocked(op);
+                }
                 op.Done(result);
                 return;
             }
@@ -331,12 +365,19 @@ public sealed class ObjectClient
         if (mapping is null || mapping.Primary < 0)
         {
             // No map yet, no such pool in it, or no member up: wait for a newer map.
+            op.Wait = _placement is null ? ObjectOpWait.NoMap : mapping is null ? ObjectOpWait.NoPool : ObjectOpWait.NoPrimary;
+            if (mapping is not null)
+            {
+                op.Pg = mapping.Pg;
+            }
             _parked.Add(op);
             return;
         }
+        op.Pg = mapping.Pg;
         NodeInfo? node = _placement!.FindNode(mapping.Primary);
         if (node is null)
         {
+            op.Wait = ObjectOpWait.PrimaryUnknown;
             _parked.Add(op);
             return;
         }
@@ -345,6 +386,9 @@ public sealed class ObjectClient
         op.TargetActing = mapping.Acting;
         op.SentMs = _transport.NowMs;
         op.RetryAtMs = 0;
+        op.Sends++;
+        op.SentEpoch = _placement.Epoch;
+        op.Wait = ObjectOpWait.Reply;
         _byTid[op.Tid] = op;
         ObjectRequest r = op.Request;
         uint length = r.Kind switch
@@ -419,5 +463,18 @@ public sealed class ObjectClient
         public long SentMs;
         public long RetryAtMs;
         public ulong NeedEpoch;
+
+        // Slow-op tracking: plain fields of the op, so tracking allocates nothing (ObjectClient.SlowOps.cs).
+        public long SubmittedMs;
+        public int Sends;
+        public ulong SentEpoch;
+        public PgId? Pg;
+        public ObjectOpWait Wait;
+        /// <summary>Threshold multiples of its age already reported (once per crossing).</summary>
+        public int SlowReports;
+        /// <summary>Neighbours in the list of outstanding ops, in submission order.</summary>
+        public PendingOp? Older;
+        public PendingOp? Newer;
+        public bool Linked;
     }
 }

@@ -48,13 +48,13 @@ public sealed class NodeContext
     /// <summary>
     /// The node's storage client (object and volume I/O with the node's identity), shared by every part
     /// that reads or writes volumes (block backend, hypervisor). Created on first use; the daemon
-    /// disposes it.
+    /// disposes it. Its slow ops (older than FABRIC_SLOW_OP_SECONDS) are logged under "Fabric.Client".
     /// </summary>
     public ClusterClient StorageClient
     {
         get
         {
-            lock (_clientGate) return _storageClient ??= new ClusterClient(MapSource, Identity, Time);
+            lock (_clientGate) return _storageClient ??= new ClusterClient(MapSource, Identity, Time, logger: LoggerFactory.CreateLogger("Fabric.Client"));
         }
     }
 

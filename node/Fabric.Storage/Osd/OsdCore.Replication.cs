@@ -421,6 +421,7 @@ public sealed partial class OsdCore
     /// <summary>Answers with read data by reference (large reads are not copied again).</summary>
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, DataBuffer data)
     {
+        Untrack(op);
         if (op.OnDone is not null)
         {
             Reply(op, status, version, size, exists, ReadOnlySpan<byte>.Empty);
@@ -452,6 +453,7 @@ public sealed partial class OsdCore
 
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, ReadOnlySpan<byte> data, string error = "")
     {
+        Untrack(op);
         if (op.OnDone is not null)
         {
             op.Data.Release();

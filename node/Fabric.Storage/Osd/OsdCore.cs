@@ -4,6 +4,8 @@ using Fabric.Core.Placement;
 using Fabric.Proto;
 using Fabric.Storage.Store;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fabric.Storage.Osd;
 
@@ -42,12 +44,14 @@ public sealed partial class OsdCore
     private long _recoveryTokens;
     private long _lastTickMs;
 
-    public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null)
+    /// <param name="logger">Where slow ops are reported (<c>OsdCore.SlowOps.cs</c>); nothing else of the core logs.</param>
+    public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null, ILogger? logger = null)
     {
         _osd = osd;
         _store = store;
         _env = env;
         _options = options ?? new OsdOptions();
+        _logger = logger ?? NullLogger.Instance;
     }
 
     public int Id => _osd;
@@ -140,11 +144,13 @@ public sealed partial class OsdCore
         if (type == StorageMessageType.MsgClientOp)
         {
             string client = _clients.GetValueOrDefault(connection, "");
-            HandleClientOp(new PendingClientOp(connection, client, (ClientOp)header, data.AddRef()));
+            var op = new PendingClientOp(connection, client, (ClientOp)header, data.AddRef());
+            Track(op);
+            HandleClientOp(op);
         }
     }
 
-    /// <summary>Periodic work: retransmits, recovery scheduling. Call every 50-200 ms.</summary>
+    /// <summary>Periodic work: retransmits, recovery scheduling, slow-op reports. Call every 50-200 ms.</summary>
     public void Tick()
     {
         long now = _env.NowMs;
@@ -173,6 +179,10 @@ public sealed partial class OsdCore
         }
         ScheduleRecovery();
         ScheduleScrubs();
+        if (_options.SlowOpMs > 0 && now >= _nextSlowCheckMs)
+        {
+            CheckSlowOps();
+        }
     }
 
     private PgState GetOrCreatePg(PgId id)

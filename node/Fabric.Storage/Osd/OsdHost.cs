@@ -51,7 +51,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         // there, in order with the hello before them. Anything arriving on another thread (a connection closed
         // from elsewhere) is posted.
         _messenger = new OsdMessenger(osd, listen, (ulong)RandomNumberGenerator.GetInt32(int.MaxValue), _events.Poller);
-        Core = new OsdCore(osd, store, this, options);
+        Core = new OsdCore(osd, store, this, options, _logger);
         // Bound once: a method group converted per message would allocate a delegate each time.
         _osdInline = Core.OnOsdMessage;
         _clientInline = Core.OnClientMessage;
@@ -170,6 +170,11 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 
     public Task<VolumeUsageReply> VolumeUsageAsync(VolumeUsageRequest request, CancellationToken cancellationToken = default) =>
         Call(() => Core.VolumeUsage(request), cancellationToken);
+
+    /// <summary>Client ops accepted at least <paramref name="olderThan"/> ago and not answered, oldest first, with what
+    /// each waits for (the slow-op lines of the log, on demand).</summary>
+    public Task<IReadOnlyList<SlowOsdOp>> SlowOpsAsync(TimeSpan olderThan, CancellationToken cancellationToken = default) =>
+        Call(() => Core.SlowOps(olderThan), cancellationToken);
 
     /// <summary>True when every PG this OSD leads is active+clean.</summary>
     public Task<bool> AllPrimaryPgsCleanAsync(CancellationToken cancellationToken = default) => Call(Core.AllPrimaryPgsClean, cancellationToken);

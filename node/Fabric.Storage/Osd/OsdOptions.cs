@@ -1,3 +1,4 @@
+using Fabric.Client.Objects;
 using Fabric.Core.Units;
 
 namespace Fabric.Storage.Osd;
@@ -59,14 +60,19 @@ public sealed record OsdOptions
     /// instead of RocksDB's WAL; 0 = RocksDB's WAL.</summary>
     public long JournalBytes { get; init; } = Store.RocksDbObjectStore.DefaultJournalBytes;
 
+    /// <summary>Age at which a client op the primary accepted and has not answered is logged as slow (0 = never);
+    /// see <see cref="SlowOpThreshold"/>.</summary>
+    public long SlowOpMs { get; init; } = SlowOpThreshold.DefaultMs;
+
     /// <summary>
     /// The node's options with the operator's overrides from the environment, until the cluster config has
     /// a storage table: FABRIC_OSD_SCRUB_INTERVAL and FABRIC_OSD_DEEP_SCRUB_INTERVAL (durations such as
     /// "12h", "0" = only on demand), FABRIC_OSD_AUTO_REPAIR (true/false), FABRIC_OSD_SCRUB_SLEEP ("50ms"),
     /// FABRIC_OSD_PLACED_WRITE_KIB (the smallest write, in KiB, a multiple of 4, that bypasses the log for the slot
     /// file; "0" = none does), FABRIC_OSD_RECOVERY_MIBPS (recovery bytes per second this OSD pushes as primary, in
-    /// MiB; "0" = unlimited), FABRIC_OSD_JOURNAL_MIB (the store journal's size, at least 1; "0" = RocksDB's WAL).
-    /// A value that does not parse is an error naming the variable.
+    /// MiB; "0" = unlimited), FABRIC_OSD_JOURNAL_MIB (the store journal's size, at least 1; "0" = RocksDB's WAL),
+    /// FABRIC_SLOW_OP_SECONDS (the age at which an op is logged as slow, shared with the node's object client; "0" =
+    /// never). A value that does not parse is an error naming the variable.
     /// </summary>
     public static OsdOptions FromEnvironment(Func<string, string?>? lookup = null)
     {
@@ -117,6 +123,10 @@ public sealed record OsdOptions
                     ? throw new FormatException($"FABRIC_OSD_JOURNAL_MIB='{journal}' is not a size in MiB (64 is the default, 0 uses RocksDB's WAL instead)")
                     : mib << 20,
             };
+        }
+        if (lookup(SlowOpThreshold.Variable) is { Length: > 0 })
+        {
+            options = options with { SlowOpMs = SlowOpThreshold.FromEnvironment(lookup) };
         }
         return options;
     }

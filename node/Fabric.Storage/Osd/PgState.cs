@@ -153,6 +153,15 @@ internal sealed class PendingClientOp(long connection, string client, ClientOp o
     /// <summary>For the OSD's own operations (snap trim): called with the result instead of a reply.</summary>
     public Action<OsdStatus>? OnDone { get; init; }
 
+    // Slow-op tracking (OsdCore.SlowOps.cs): plain fields, so tracking allocates nothing per op.
+    public long ReceivedMs;
+    /// <summary>Threshold multiples of its age already reported (once per crossing).</summary>
+    public int SlowReports;
+    /// <summary>Neighbours in the OSD's list of accepted, unanswered client ops, in arrival order.</summary>
+    public PendingClientOp? Older;
+    public PendingClientOp? Newer;
+    public bool Tracked;
+
     public bool IsWrite => IsWriteKind(Op.Kind);
 
     public static bool IsWriteKind(OsdOpKind kind) => kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpZero or OsdOpKind.OsdOpDelete
