@@ -3,8 +3,11 @@
 #   ours      a 3-replica volume of a real 3-node Fabric cluster (fabric up on private loopback addresses),
 #             served by node n2 through `fabric volume export-nbd` (NBD over its unix socket)
 #   ours+c    the same on node n1, which runs with block_cache = "512MiB" (the FASTER cache; re-read rows)
+#   ours+wb   the same on node n3, which runs with write_cache = "64MiB" (writes acknowledged from the node's
+#             memory, durable at the next flush or within 1 s, like librbd's writeback cache)
 #   qemu-nbd  qemu-nbd on a local raw file: the no-replication limit
 #   ceph      QEMU's rbd driver on Ceph 16 (peers/ceph-up.sh: 1 mon, 3 OSDs, size 3), when it comes up
+#   ceph+wb   the same with librbd's writeback cache on (qemu-img -t writeback sets rbd_cache=true)
 # plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: a Fabric VM on a
 # 3-replica volume vs qemu-storage-daemon's vhost-user-blk export of a local raw file.
 # Usage: bench/blk-compare.sh [--no-ceph] [--no-guest] [--quick]
@@ -70,16 +73,19 @@ mkdir -p "$WORK/fabric"
     printf '\n[[node]]\nname = "n%s"\ngrpc = "%s.%s:7000"\ndata = "%s.%s"\nfailure_domain = "rack1/n%s"\ncapacity = "16GiB"\nvm_memory = "1GiB"\nvm_cpus = 2\n' \
       "$i" "$NET" "$i" "$NET" "$i" "$i"
     [[ $i == 1 ]] && printf 'block_cache = "512MiB"\n'
+    [[ $i == 3 ]] && printf 'write_cache = "64MiB"\n'
   done
   printf '\n[[pool]]\nname = "rbd"\nreplicas = 3\nmin_replicas = 2\npg_count = 64\n'
-  for v in bench benchc; do printf '\n[[volume]]\nname = "%s"\npool = "rbd"\nsize = "%sMiB"\n' "$v" "$SIZE_MIB"; done
+  for v in bench benchc benchw; do printf '\n[[volume]]\nname = "%s"\npool = "rbd"\nsize = "%sMiB"\n' "$v" "$SIZE_MIB"; done
   printf '\n[[volume]]\nname = "gdisk"\npool = "rbd"\nsize = "256MiB"\n'
+  printf '\n[[volume]]\nname = "gdiskw"\npool = "rbd"\nsize = "256MiB"\n'
 } > "$WORK/cluster.toml"
 echo "blk-compare: fabric up (3 nodes on $NET.1-3) ..." >&2
 FABRIC_UP=1
 $FABRIC up "$WORK/cluster.toml" > "$WORK/fabric-up.log" 2>&1 || { cat "$WORK/fabric-up.log" >&2; exit 1; }
 OURS_URI="$($FABRIC volume export-nbd bench --node n2 2>/dev/null)"
 OURSC_URI="$($FABRIC volume export-nbd benchc --node n1 2>/dev/null)"
+OURSW_URI="$($FABRIC volume export-nbd benchw --node n3 2>/dev/null)"
 qemu-img create -q -f raw "$WORK/local.raw" ${SIZE_MIB}M
 qemu-nbd -t -f raw -x bench -k "$WORK/qnbd.sock" -e 8 --cache=writeback "$WORK/local.raw" > "$WORK/qnbd.log" 2>&1 &
 PIDS+=($!)
@@ -88,8 +94,10 @@ wait_sock "$WORK/qnbd.sock"
 declare -A TARGET
 TARGET[ours]="$OURS_URI"
 TARGET[oursc]="$OURSC_URI"
+TARGET[oursw]="$OURSW_URI"
 TARGET[qnbd]="nbd+unix:///bench?socket=$WORK/qnbd.sock"
-COLUMNS_=(ours qnbd)
+COLUMNS_=(ours oursw qnbd)
+declare -A CACHEMODE   # qemu-img -t per column: none everywhere but librbd with its cache
 
 if [[ $CEPH == 1 ]]; then
   # qemu-block-extra is QEMU's rbd driver (without it qemu-img says "Unknown protocol 'rbd'").
@@ -102,8 +110,11 @@ if [[ $CEPH == 1 ]]; then
     CEPH_UP=1
     export CEPH_CONF="$WORK/ceph/ceph.conf"
     rbd create --size ${SIZE_MIB}M rbd/bench
+    rbd create --size ${SIZE_MIB}M rbd/benchwb
     TARGET[ceph]="rbd:rbd/bench:conf=$CEPH_CONF:id=admin"
-    COLUMNS_+=(ceph)
+    TARGET[cephwb]="rbd:rbd/benchwb:conf=$CEPH_CONF:id=admin"
+    CACHEMODE[cephwb]=writeback
+    COLUMNS_+=(ceph cephwb)
   else
     echo "blk-compare: Ceph did not come up (see $WORK/ceph-up.log); ceph column skipped" >&2
     tail -5 "$WORK/ceph-up.log" >&2 || true
@@ -113,9 +124,9 @@ fi
 # ---- qemu-img bench ---------------------------------------------------------------------------------
 # bench TARGET COUNT DEPTH SIZE [extra...] -> ops/s
 bench() {
-  local target="$1" count="$2" depth="$3" size="$4"; shift 4
+  local target="$1" count="$2" depth="$3" size="$4" cache="${CACHEMODE[$5]:-none}"; shift 5
   local out
-  out="$(qemu-img bench -f raw -t none -c "$count" -d "$depth" -s "$size" "$@" "$target" 2>&1)" || { echo "ERR"; echo "$out" >&2; return 0; }
+  out="$(qemu-img bench -f raw -t "$cache" -c "$count" -d "$depth" -s "$size" "$@" "$target" 2>&1)" || { echo "ERR"; echo "$out" >&2; return 0; }
   local secs
   secs="$(sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p' <<<"$out")"
   awk -v c="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", c / s; else print "ERR" }'
@@ -128,7 +139,7 @@ row() { # row KEY LABEL UNIT COUNT DEPTH SIZE [extra] -- runs it on every column
   ROWS+=("$key|$label|$unit")
   for col in "${COLUMNS_[@]}"; do
     echo "blk-compare: $label on $col ..." >&2
-    R[$key,$col]="$(bench "${TARGET[$col]}" "$count" "$depth" "$size" "$@")"
+    R[$key,$col]="$(bench "${TARGET[$col]}" "$count" "$depth" "$size" "$col" "$@")"
   done
 }
 row w4k1  "4 KiB write QD1"               IOPS $((6000 / SCALE))   1  4096 -w
@@ -141,15 +152,15 @@ row r4m   "4 MiB read QD4"                MiB/s $((200 / SCALE))   4  4M
 
 # The cache: the same 64 MiB read twice (cold, then warm) with and without the FASTER cache.
 for col in ours oursc; do
-  bench "${TARGET[$col]}" 16384 16 4096 -w >/dev/null   # fill (write-through fills the cache too)
+  bench "${TARGET[$col]}" 16384 16 4096 "$col" -w >/dev/null   # fill (write-through fills the cache too)
 done
 for col in ours oursc; do
-  R[rr1,$col]="$(bench "${TARGET[$col]}" 16384 1 4096)"
-  R[rr2,$col]="$(bench "${TARGET[$col]}" 16384 1 4096)"
+  R[rr1,$col]="$(bench "${TARGET[$col]}" 16384 1 4096 "$col")"
+  R[rr2,$col]="$(bench "${TARGET[$col]}" 16384 1 4096 "$col")"
 done
 
 # ---- guest-side QD1 through vhost-user-blk -------------------------------------------------------------
-GUEST_OURS_W=""; GUEST_OURS_R=""; GUEST_QSD_W=""; GUEST_QSD_R=""
+GUEST_OURS_W=""; GUEST_OURS_R=""; GUEST_OURSW_W=""; GUEST_OURSW_R=""; GUEST_QSD_W=""; GUEST_QSD_R=""
 if [[ $GUEST == 1 ]]; then
   bash "$ROOT/node/Fabric.Hypervisor/Guest/build-image.sh" "$ROOT/artifacts/guest" >/dev/null
   N=$((3000 / SCALE))
@@ -175,15 +186,21 @@ WEOF
   }
   mkdir -p "$WORK/fabric/images"
   ln -sfn "$ROOT/artifacts/guest" "$WORK/fabric/images/tiny"
-  echo "blk-compare: guest: a Fabric VM on a 3-replica volume (vhost-user-blk) ..." >&2
-  $FABRIC vm create gbench --memory 256MiB --accel tcg --disk gdisk --node n2 --workload "$WL" --cmdline "panic=-1 fabric.poweroff=1" > "$WORK/gvm.log" 2>&1 || cat "$WORK/gvm.log" >&2
-  for _ in $(seq 600); do
-    $FABRIC vm list --json 2>/dev/null | grep -q '"state": "stopped"' && break
-    sleep 0.5
-  done
-  $FABRIC vm console gbench > "$WORK/guest-ours.log" 2>&1 || true
+  guest_ours() { # guest_ours VM DISK NODE LOG
+    echo "blk-compare: guest: Fabric VM $1 on a 3-replica volume (vhost-user-blk) on $3 ..." >&2
+    $FABRIC vm create "$1" --memory 256MiB --accel tcg --disk "$2" --node "$3" --workload "$WL" --cmdline "panic=-1 fabric.poweroff=1" > "$WORK/gvm-$1.log" 2>&1 || cat "$WORK/gvm-$1.log" >&2
+    for _ in $(seq 600); do
+      $FABRIC vm list --json 2>/dev/null | tr -d ' \n' | grep -q "\"name\":\"$1\"[^}]*\"state\":\"stopped\"" && break
+      sleep 0.5
+    done
+    $FABRIC vm console "$1" > "$4" 2>&1 || true
+  }
+  guest_ours gbench gdisk n2 "$WORK/guest-ours.log"
   GUEST_OURS_W="$(sed -n 's/^GUEST_W_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
   GUEST_OURS_R="$(sed -n 's/^GUEST_R_IOPS=//p' "$WORK/guest-ours.log" | tr -d '\r')"
+  guest_ours gbenchw gdiskw n3 "$WORK/guest-oursw.log"
+  GUEST_OURSW_W="$(sed -n 's/^GUEST_W_IOPS=//p' "$WORK/guest-oursw.log" | tr -d '\r')"
+  GUEST_OURSW_R="$(sed -n 's/^GUEST_R_IOPS=//p' "$WORK/guest-oursw.log" | tr -d '\r')"
 
   qemu-img create -q -f raw "$WORK/qsd.raw" 256M
   qemu-storage-daemon --blockdev driver=file,node-name=file,filename="$WORK/qsd.raw",cache.direct=off \
@@ -202,22 +219,23 @@ fi
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-" }'; }
 mibs() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v * 4; else print v }'; }  # 4 MiB ops/s -> MiB/s
 echo
-echo "## Block I/O, same client (qemu-img bench -t none), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
+echo "## Block I/O, same client (qemu-img bench -t none; -t writeback for Ceph rbd+cache), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs"
 echo
-hdr="| test | unit | ours (NBD, 3-replica volume) | qemu-nbd local file |"
-sep="|---|---|---:|---:|"
-[[ " ${COLUMNS_[*]} " == *" ceph "* ]] && { hdr="$hdr Ceph rbd (size 3) |"; sep="$sep---:|"; }
-hdr="$hdr ours / local |"; sep="$sep---:|"
-[[ " ${COLUMNS_[*]} " == *" ceph "* ]] && { hdr="$hdr ours / Ceph |"; sep="$sep---:|"; }
+HAS_CEPH=0; [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && HAS_CEPH=1
+hdr="| test | unit | ours (NBD, 3-replica volume) | ours + write cache | qemu-nbd local file |"
+sep="|---|---|---:|---:|---:|"
+[[ $HAS_CEPH == 1 ]] && { hdr="$hdr Ceph rbd (size 3) | Ceph rbd + rbd cache |"; sep="$sep---:|---:|"; }
+hdr="$hdr ours / local | ours+wc / local |"; sep="$sep---:|---:|"
+[[ $HAS_CEPH == 1 ]] && { hdr="$hdr ours / Ceph | ours+wc / Ceph+cache |"; sep="$sep---:|---:|"; }
 echo "$hdr"; echo "$sep"
 for r in "${ROWS[@]}"; do
   IFS='|' read -r key label unit <<<"$r"
-  o="${R[$key,ours]}"; q="${R[$key,qnbd]}"; c="${R[$key,ceph]:-}"
-  if [[ "$unit" == "MiB/s" ]]; then o="$(mibs "$o")"; q="$(mibs "$q")"; c="$(mibs "$c")"; fi
-  line="| $label | $unit | $o | $q |"
-  [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && line="$line $c |"
-  line="$line $(ratio "$o" "$q") |"
-  [[ " ${COLUMNS_[*]} " == *" ceph "* ]] && line="$line $(ratio "$o" "$c") |"
+  o="${R[$key,ours]}"; w="${R[$key,oursw]}"; q="${R[$key,qnbd]}"; c="${R[$key,ceph]:-}"; cw="${R[$key,cephwb]:-}"
+  if [[ "$unit" == "MiB/s" ]]; then o="$(mibs "$o")"; w="$(mibs "$w")"; q="$(mibs "$q")"; c="$(mibs "$c")"; cw="$(mibs "$cw")"; fi
+  line="| $label | $unit | $o | $w | $q |"
+  [[ $HAS_CEPH == 1 ]] && line="$line $c | $cw |"
+  line="$line $(ratio "$o" "$q") | $(ratio "$w" "$q") |"
+  [[ $HAS_CEPH == 1 ]] && line="$line $(ratio "$o" "$c") | $(ratio "$w" "$cw") |"
   echo "$line"
 done
 echo
@@ -235,8 +253,8 @@ if [[ $GUEST == 1 ]]; then
   echo
   echo "## Guest-side QD1 (TCG guest, busybox dd O_DIRECT 4 KiB, $N ops) through vhost-user-blk"
   echo
-  echo "| test | ours (3-replica volume) | qemu-storage-daemon (local file) | ours / qsd |"
-  echo "|---|---:|---:|---:|"
-  echo "| 4 KiB write QD1 IOPS | ${GUEST_OURS_W:-ERR} | ${GUEST_QSD_W:-ERR} | $(ratio "${GUEST_OURS_W:-x}" "${GUEST_QSD_W:-x}") |"
-  echo "| 4 KiB read QD1 IOPS | ${GUEST_OURS_R:-ERR} | ${GUEST_QSD_R:-ERR} | $(ratio "${GUEST_OURS_R:-x}" "${GUEST_QSD_R:-x}") |"
+  echo "| test | ours (3-replica volume) | ours + write cache | qemu-storage-daemon (local file, page cache) | ours / qsd | ours+wc / qsd |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| 4 KiB write QD1 IOPS | ${GUEST_OURS_W:-ERR} | ${GUEST_OURSW_W:-ERR} | ${GUEST_QSD_W:-ERR} | $(ratio "${GUEST_OURS_W:-x}" "${GUEST_QSD_W:-x}") | $(ratio "${GUEST_OURSW_W:-x}" "${GUEST_QSD_W:-x}") |"
+  echo "| 4 KiB read QD1 IOPS | ${GUEST_OURS_R:-ERR} | ${GUEST_OURSW_R:-ERR} | ${GUEST_QSD_R:-ERR} | $(ratio "${GUEST_OURS_R:-x}" "${GUEST_QSD_R:-x}") | $(ratio "${GUEST_OURSW_R:-x}" "${GUEST_QSD_R:-x}") |"
 fi

@@ -235,6 +235,7 @@ internal sealed class ConfigBinder
         var uplink = table.String("uplink", expected: NameRules.InterfaceExpected);
         var vxlanPort = table.Int("vxlan_port", 1, 65535) ?? NodeConfig.DefaultVxlanPort;
         var blockCache = table.Size("block_cache") ?? ByteSize.Zero;
+        var writeCache = table.Size("write_cache") ?? ByteSize.Zero;
 
         if (failureDomain is not null && !IsValidFailureDomain(failureDomain))
         {
@@ -250,6 +251,11 @@ internal sealed class ConfigBinder
         {
             var up = blockCache < ByteSize.FromMiB(16) ? ByteSize.FromMiB(16) : new ByteSize(1L << (64 - (int)long.LeadingZeroCount(blockCache.Bytes - 1)));
             table.Error("block_cache", $"expected a power of two of at least 16MiB (the cache's memory), found {blockCache}; use {up}, or leave the key out for no cache");
+        }
+
+        if (writeCache.Bytes != 0 && (writeCache < ByteSize.FromMiB(1) || writeCache > ByteSize.FromMiB(1024)))
+        {
+            table.Error("write_cache", $"expected from 1MiB to 1GiB (the most acknowledged, unflushed data the node holds per volume), found {writeCache}; use \"32MiB\", or leave the key out to write through");
         }
 
         if (storagePath is not null && storagePath.Trim().Length == 0)
@@ -283,6 +289,7 @@ internal sealed class ConfigBinder
             Uplink = uplink,
             VxlanPort = vxlanPort,
             BlockCache = blockCache,
+            WriteCache = writeCache,
             Source = table.Source(),
         };
     }

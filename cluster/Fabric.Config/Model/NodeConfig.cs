@@ -56,6 +56,14 @@ public sealed record NodeConfig
     /// </summary>
     public ByteSize BlockCache { get; init; }
 
+    /// <summary>
+    /// The node's volatile write cache per writable volume it serves (like librbd's writeback cache): writes are
+    /// acknowledged from memory and made durable on every replica by the next flush (or within a second);
+    /// this is the most unflushed data held per volume. Zero (the default): every write is acknowledged only
+    /// once durable on every replica.
+    /// </summary>
+    public ByteSize WriteCache { get; init; }
+
     /// <summary>UDP port of the VXLAN tunnel endpoint on <see cref="Data"/>.</summary>
     public int VxlanPort { get; init; } = DefaultVxlanPort;
 

@@ -10,9 +10,10 @@ namespace Fabric.Core.Io;
 /// <list type="bullet">
 /// <item>Unwritten ranges read as zeros (thin provisioning).</item>
 /// <item><see cref="WriteAsync"/> with <c>fua</c> completes only when the data is durable on every
-/// replica; without it, when it is durable on every replica too (replicated storage acknowledges
-/// only durable writes), so <see cref="FlushAsync"/> is cheap but still orders: it completes when
-/// every write that completed before it was issued is durable.</item>
+/// replica. Without it, the replicated volume also completes only then; a volume with a volatile write
+/// cache (<c>WriteBackVolume</c>, the node's <c>write_cache</c>) completes once the data is in that cache,
+/// and reads see it at once. <see cref="FlushAsync"/> completes when every write that completed before
+/// it was issued is durable on every replica.</item>
 /// <item>Requests past <see cref="SizeBytes"/> fail with <see cref="BlockIoStatus.OutOfRange"/>;
 /// they never throw for bad input.</item>
 /// </list>

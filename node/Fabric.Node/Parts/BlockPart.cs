@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Fabric.BlockBackend.Cache;
+using Fabric.Core.Io;
 using Fabric.Core.Map;
 using Fabric.BlockBackend.Exports;
 using Fabric.BlockBackend.Nbd;
@@ -63,7 +64,8 @@ public sealed class BlockPart : INodePart
         _log = node.LoggerFactory.CreateLogger("Fabric.BlockBackend");
         try
         {
-            _volumes = new NodeVolumeProvider(() => node.StorageClient);
+            WriteBackOptions? writeBack = node.Node.WriteCache.Bytes > 0 ? new WriteBackOptions { MaxDirtyBytes = node.Node.WriteCache.Bytes } : null;
+            _volumes = new NodeVolumeProvider(() => node.StorageClient, writeBack, _log);
             var volumes = _volumes;
             _locks = new MapVolumeLocks(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), volumes.AdoptLock, _log);
             if (node.Node.BlockCache.Bytes > 0)
@@ -82,15 +84,16 @@ public sealed class BlockPart : INodePart
                 SocketDirectory = disks,
                 NbdSocketPath = Path.Combine(disks, "nbd.sock"),
                 AcquireLock = (volume, ct) => _locks.AcquireAsync(volume.Name, HolderOf(volume), ct),
-                ReleaseLock = (volume, ct) => _locks.ReleaseAsync(volume.Name, HolderOf(volume), ct),
+                ReleaseLock = (volume, ct) => FlushAndReleaseLockAsync(volume.Name, HolderOf(volume), ct),
             }, _cache, _log);
-            _table = new NbdExportTable(_volumes, _cache);
+            _table = new NbdExportTable(_volumes, _cache, holdVolume: writeBack is not null);
             _nbd = StartNbd(node, _table, _log);
             node.VmDisks = _exports;
             node.VolumeLocks = _locks as MapVolumeLocks;
             _state = "running";
             _detail = $"nbd {string.Join(", ", new[] { _nbd.UnixSocketPath, _nbd.TcpPort is { } p ? $"{node.Node.Data}:{p}" : null }.Where(s => s is not null))}" +
-                (_cache is null ? ", no cache" : $", cache {node.Node.BlockCache}");
+                (_cache is null ? ", no cache" : $", cache {node.Node.BlockCache}") +
+                (writeBack is null ? ", write-through" : $", write cache {node.Node.WriteCache} per volume");
         }
         catch (Exception e)
         {
@@ -99,6 +102,20 @@ public sealed class BlockPart : INodePart
             throw;
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// The lock goes only after everything this node acknowledged for the volume is durable (its write cache
+    /// written back): the next holder must never read under, or write beneath, data still in this node's memory.
+    /// </summary>
+    private async ValueTask<string?> FlushAndReleaseLockAsync(string volume, string holder, CancellationToken cancellationToken)
+    {
+        var status = await _volumes!.FlushAsync(volume, cancellationToken).ConfigureAwait(false);
+        if (status != BlockIoStatus.Ok)
+        {
+            return $"writing back the cached writes of {volume} failed ({status}); the lock stays held so no other node writes over data still cached here";
+        }
+        return await _locks!.ReleaseAsync(volume, holder, cancellationToken).ConfigureAwait(false);
     }
 
     private static string HolderOf(Fabric.Core.Io.IBlockVolume volume) => volume is NodeVolume v && v.Holder.Length > 0 ? v.Holder : "vm";
@@ -232,9 +249,10 @@ public sealed class BlockPart : INodePart
                 await cached.FlushAsync(cancellationToken).ConfigureAwait(false);
                 await cached.DisposeAsync().ConfigureAwait(false);
             }
+            if (entry.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
             if (entry.Locked)
             {
-                var error = await locks.ReleaseAsync(request.Volume, NbdExportHolder, cancellationToken).ConfigureAwait(false);
+                var error = await FlushAndReleaseLockAsync(request.Volume, NbdExportHolder, cancellationToken).ConfigureAwait(false);
                 if (error is not null) throw new RpcException(StatusCode.FailedPrecondition, $"volume {request.Volume} is unexported but its lock was not released: {error}");
             }
             _log!.LogInformation("Volume {Volume} unexported", request.Volume);
@@ -275,7 +293,8 @@ public sealed class BlockPart : INodePart
             foreach (var entry in _table.List())
             {
                 if (entry.Cached is { } cached) await cached.DisposeAsync().ConfigureAwait(false);
-                if (entry.Locked) await _locks.ReleaseAsync(entry.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
+                if (entry.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
+                if (entry.Locked) await FlushAndReleaseLockAsync(entry.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
             }
         }
         if (_exports is not null) await _exports.DisposeAsync().ConfigureAwait(false);

@@ -11,19 +11,23 @@ namespace Fabric.Node.Vms;
 /// volume that lives as long as the export (and so as the lock): every connection shares it, and it starts from
 /// an empty cache generation, so nothing cached before the lock was last held is served.
 /// </summary>
-public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cache = null) : IBlockVolumeProvider
+/// <remarks>With <paramref name="holdVolume"/> (the node has a write cache), a writable export keeps a handle on its
+/// volume for as long as it exists, so the write cache outlives the connections (tools connect, write and go).</remarks>
+public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cache = null, bool holdVolume = false) : IBlockVolumeProvider
 {
     private readonly Dictionary<string, Entry> _exports = new(StringComparer.Ordinal);
 
     /// <param name="Cached">The export's cached volume (writable exports on a node with a cache), owned by the entry.</param>
-    public sealed record Entry(string Volume, bool ReadOnly, bool Locked, IBlockVolume? Cached = null);
+    /// <param name="Held">A handle the export keeps open (writable exports on a node with a write cache), owned by the entry.</param>
+    public sealed record Entry(string Volume, bool ReadOnly, bool Locked, IBlockVolume? Cached = null, IBlockVolume? Held = null);
 
     /// <summary>The entry for a new export: with the cache, its cached volume is opened now (null + error when the volume cannot be opened).</summary>
     public async ValueTask<(Entry? Entry, string? Error)> PrepareAsync(string volume, bool readOnly, bool locked, CancellationToken cancellationToken)
     {
-        if (cache is null || readOnly || !locked) return (new Entry(volume, readOnly, locked), null);
+        if ((cache is null && !holdVolume) || readOnly || !locked) return (new Entry(volume, readOnly, locked), null);
         var opened = await volumes.OpenAsync(volume, new VolumeOpenOptions(false, false, "nbd export"), cancellationToken).ConfigureAwait(false);
         if (opened.Volume is null) return (null, opened.Error);
+        if (cache is null) return (new Entry(volume, readOnly, locked, Held: opened.Volume), null);
         return (new Entry(volume, readOnly, locked, new CachedBlockVolume(opened.Volume, cache, ownsInner: true)), null);
     }
 

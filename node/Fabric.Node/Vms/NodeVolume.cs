@@ -22,27 +22,27 @@ public sealed class NodeVolume : IBlockVolume
 
     public string Holder { get; }
 
-    public string Name => _shared.Volume.Name;
+    public string Name => _shared.Io.Name;
 
-    public long SizeBytes => _shared.Volume.SizeBytes;
+    public long SizeBytes => _shared.Io.SizeBytes;
 
-    public int LogicalBlockSize => _shared.Volume.LogicalBlockSize;
+    public int LogicalBlockSize => _shared.Io.LogicalBlockSize;
 
-    public bool ReadOnly => _shared.Volume.ReadOnly;
+    public bool ReadOnly => _shared.Io.ReadOnly;
 
     public ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
-        _shared.Volume.ReadAsync(offset, destination, cancellationToken);
+        _shared.Io.ReadAsync(offset, destination, cancellationToken);
 
     public ValueTask<BlockIoStatus> WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken) =>
-        _shared.Volume.WriteAsync(offset, source, fua, cancellationToken);
+        _shared.Io.WriteAsync(offset, source, fua, cancellationToken);
 
-    public ValueTask<BlockIoStatus> FlushAsync(CancellationToken cancellationToken) => _shared.Volume.FlushAsync(cancellationToken);
+    public ValueTask<BlockIoStatus> FlushAsync(CancellationToken cancellationToken) => _shared.Io.FlushAsync(cancellationToken);
 
     public ValueTask<BlockIoStatus> DiscardAsync(long offset, long length, CancellationToken cancellationToken) =>
-        _shared.Volume.DiscardAsync(offset, length, cancellationToken);
+        _shared.Io.DiscardAsync(offset, length, cancellationToken);
 
     public ValueTask<BlockIoStatus> WriteZeroesAsync(long offset, long length, CancellationToken cancellationToken) =>
-        _shared.Volume.WriteZeroesAsync(offset, length, cancellationToken);
+        _shared.Io.WriteZeroesAsync(offset, length, cancellationToken);
 
     public ValueTask DisposeAsync()
     {

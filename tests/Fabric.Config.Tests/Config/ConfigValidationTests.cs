@@ -196,6 +196,18 @@ public sealed class ConfigValidationTests
     }
 
     [Fact]
+    public void WriteCacheIsOffByDefaultAndBetween1MiBAnd1GiBWhenSet()
+    {
+        var config = Load(Text).Config!;
+        Assert.All(config.Nodes, node => Assert.Equal(Core.Units.ByteSize.Zero, node.WriteCache));
+        var text = Edit("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nwrite_cache = \"32MiB\"");
+        Assert.Equal(Core.Units.ByteSize.FromMiB(32), Load(text).Config!.FindNode("n3")!.WriteCache);
+        ExpectError("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nwrite_cache = \"512KiB\"", "node[2].write_cache",
+            "expected from 1MiB to 1GiB (the most acknowledged, unflushed data the node holds per volume), found 512KiB; use \"32MiB\", or leave the key out to write through", at: "write_cache");
+        ExpectError("storage_path = \"/srv/fabric/n3\"", "storage_path = \"/srv/fabric/n3\"\nwrite_cache = \"2GiB\"", "node[2].write_cache", "found 2GiB", at: "write_cache");
+    }
+
+    [Fact]
     public void VmMemoryIsPreallocatedUnlessTheNodeSaysOtherwise()
     {
         Assert.All(Load(Text).Config!.Nodes, node => Assert.True(node.VmMemoryPrealloc));

@@ -35,8 +35,9 @@ public sealed class TestCluster : IAsyncDisposable
 
     /// <summary>Writes a config for <paramref name="nodeCount"/> nodes. <paramref name="extra"/> is TOML appended
     /// to the file (pools, volumes, networks); <paramref name="cluster"/> makes the [cluster] body from the
-    /// subnet number X of the cluster's addresses 127.0.X.n.</summary>
-    public static TestCluster Create(int nodeCount = 3, string extra = "", Func<int, string>? cluster = null, string graceText = "3s")
+    /// subnet number X of the cluster's addresses 127.0.X.n; <paramref name="nodeExtra"/> is TOML added to every
+    /// [[node]] table (e.g. its caches).</summary>
+    public static TestCluster Create(int nodeCount = 3, string extra = "", Func<int, string>? cluster = null, string graceText = "3s", string nodeExtra = "")
     {
         var subnet = Interlocked.Increment(ref _next) % 200 + 20;
         var home = Path.Combine(Path.GetTempPath(), "fabric-it-" + Guid.NewGuid().ToString("N")[..10]);
@@ -61,6 +62,7 @@ public sealed class TestCluster : IAsyncDisposable
                 vm_memory = "1GiB"
                 vm_cpus = 2
                 """);
+            if (nodeExtra.Length > 0) text.AppendLine(nodeExtra);
         }
         text.AppendLine(extra);
         var configPath = Path.Combine(home, "test-cluster.toml");

@@ -38,7 +38,10 @@ public sealed class ReplicatedDiskFixture : IAsyncLifetime
         size = "16MiB"
         """;
 
-    public TestCluster Cluster { get; } = TestCluster.Create(3, Volumes);
+    // Every node runs with a write cache: these are the tests of what a guest or a tool may rely on (flushed
+    // writes survive a storage node's kill -9 and move with the disk to another node; two NBD clients see
+    // each other's flushed writes), and the cache must keep all of it.
+    public TestCluster Cluster { get; } = TestCluster.Create(3, Volumes, nodeExtra: "write_cache = \"8MiB\"");
 
     public async Task InitializeAsync()
     {
