@@ -1,3 +1,4 @@
+using Fabric.Core.Map;
 using Fabric.Proto;
 
 namespace Fabric.Membership.Tests;
@@ -112,6 +113,49 @@ public sealed class FailureDetectorTests
         h.Run(TimeSpan.FromSeconds(120), n1, n2);
         Assert.Equal(NodeState.Up, h.Node("n2").State);
         Assert.Equal("flap damping ended", h.Node("n2").StateReason);
+    }
+
+    [Fact]
+    public void A_rejoined_node_is_not_marked_down_by_a_tick_that_runs_before_the_detector_is_told_of_the_join()
+    {
+        var h = new MonitorHarness(graceMs: 3000);
+        var n1 = h.Join("n1", "127.0.0.1:7000");
+        h.Join("n2", "127.0.0.2:7000");
+        h.Run(TimeSpan.FromSeconds(6), n1);
+        Assert.Equal(NodeState.Down, h.Node("n2").State);
+
+        // n2 restarts and joins: its join's map is committed and current before JoinAsync tells the detector
+        // (OnJoin), and the monitor's tick runs on its own loop; here it runs on that map in between.
+        var tx = new MapTransaction();
+        tx.Changes.Add(new MapChange { NodeUpsert = new NodeUpsert { Node = new NodeInfo { Name = "n2", GrpcAddress = "127.0.0.2:7000", DataAddress = "127.0.0.1", CapacityBytes = 1UL << 40 } } });
+        var joined = MapTransactions.Apply(h.Map, tx, h.Time.GetUtcNow().ToUnixTimeMilliseconds()).Map!;
+        Assert.Equal(2ul, joined.FindNode("n2")!.Incarnation);
+        Assert.DoesNotContain(h.Monitor.Detector.Evaluate(joined), c => c.NodeState?.NodeId == h.Node("n2").Id);
+    }
+
+    [Fact]
+    public async Task A_down_decided_before_a_rejoin_and_committed_after_it_leaves_the_new_incarnation_up()
+    {
+        var h = new MonitorHarness(graceMs: 3000);
+        var n1 = h.Join("n1", "127.0.0.1:7000");
+        h.Join("n2", "127.0.0.2:7000");
+        // n2 died and restarted within the grace's detection: the tick decides on the map with incarnation 1 up and
+        // silent, and proposes after the restarted n2's join committed (incarnation 2).
+        h.Time.Advance(TimeSpan.FromSeconds(4));
+        h.Monitor.Heartbeat(new HeartbeatRequest { NodeId = n1.NodeId, Incarnation = n1.Incarnation });
+        var decided = h.Monitor.Detector.Evaluate(h.Map);
+        var down = Assert.Single(decided);
+        Assert.Equal(NodeState.Down, down.NodeState.State);
+        Assert.Equal(1ul, down.NodeState.Incarnation);
+        var rejoined = h.Join("n2", "127.0.0.2:7000");
+        Assert.Equal(2ul, rejoined.Incarnation);
+
+        var tx = new MapTransaction { Reason = "failure detector" };
+        tx.Changes.AddRange(decided);
+        var outcome = await h.Monitor.ProposeAsync(tx, CancellationToken.None);
+        Assert.Null(outcome.Error);
+        Assert.Equal(NodeState.Up, h.Node("n2").State);
+        Assert.True(h.Monitor.Heartbeat(new HeartbeatRequest { NodeId = rejoined.NodeId, Incarnation = rejoined.Incarnation }).Known);
     }
 
     [Fact]

@@ -55,6 +55,9 @@ public sealed class SimCluster
 
     public List<SimClient> Clients { get; } = new();
 
+    /// <summary>Where nodes note what happened to them of themselves (a rejoin), beside the injected faults.</summary>
+    public Action<string>? Note { get; set; }
+
     /// <summary>Every log entry a primary creates, with the primary's id (checkers subscribe).</summary>
     public Action<int, PgLogEntry>? EntryCreated { get; set; }
 

@@ -5,9 +5,11 @@ namespace Fabric.Simulation;
 
 /// <summary>
 /// A simple monitor with the real one's rules: a node that misses heartbeats for the grace period is
-/// marked down, one down for down_out_interval is marked out; a heartbeat from a down node (or a new
-/// incarnation) marks it up and in. Every change is a new epoch, delivered to every node and client
-/// in order (like WatchMap), except across a partition from the monitor.
+/// marked down, one down for down_out_interval is marked out; a heartbeat of an incarnation the monitor
+/// marked down is answered "not known" and the node rejoins with a new incarnation (MonitorCore.Heartbeat,
+/// NodeMembership), which marks it up and in, as does the first heartbeat of a restarted node (its new
+/// incarnation stands for its join). Every change is a new epoch, delivered to every node and client in
+/// order (like WatchMap), except across a partition from the monitor.
 /// </summary>
 public sealed class SimMonitor
 {
@@ -38,14 +40,22 @@ public sealed class SimMonitor
         SchedulePump();
     }
 
-    public void Heartbeat(int node, ulong incarnation)
+    /// <summary>
+    /// A heartbeat (or, with an incarnation newer than the map's, a join): whether the monitor knows the node as
+    /// that incarnation, or null when it did not get through (the node learns nothing).
+    /// </summary>
+    public bool? Heartbeat(int node, ulong incarnation)
     {
         if (!_cluster.Network.Connected(node, SimNetwork.MonitorEndpoint))
         {
-            return;
+            return null;
+        }
+        NodeInfo info = Current.Nodes.First(n => n.Id == (uint)node);
+        if (incarnation < info.Incarnation || (incarnation == info.Incarnation && info.State != NodeState.Up))
+        {
+            return false; // Marked down (or superseded): that process must rejoin as a new incarnation.
         }
         _lastHeartbeatMs[node] = _cluster.Scheduler.NowMs;
-        NodeInfo info = Current.Nodes.First(n => n.Id == (uint)node);
         if (info.State != NodeState.Up || info.Incarnation != incarnation || !info.In)
         {
             Change(map =>
@@ -58,6 +68,7 @@ public sealed class SimMonitor
             });
             _downSinceMs.Remove(node);
         }
+        return true;
     }
 
     private void ScheduleCheck()

@@ -39,6 +39,9 @@ public sealed class SimNode : IOsdEnvironment
 
     public ulong DeliveredEpoch { get; set; }
 
+    /// <summary>Times the monitor marked this node down while it ran and it rejoined (<see cref="Rejoin"/>).</summary>
+    public int Rejoins { get; private set; }
+
     public long NowMs => _cluster.Scheduler.NowMs;
 
     public void Start()
@@ -125,12 +128,42 @@ public sealed class SimNode : IOsdEnvironment
             {
                 return;
             }
-            _cluster.Monitor.Heartbeat(Id, Incarnation);
+            Heartbeat(generation);
             ScheduleHeartbeat(generation);
         });
         if (Core is not null && _cluster.Network.Connected(Id, SimNetwork.MonitorEndpoint))
         {
-            _cluster.Monitor.Heartbeat(Id, Incarnation);
+            Heartbeat(generation);
         }
+    }
+
+    private void Heartbeat(int generation)
+    {
+        if (_cluster.Monitor.Heartbeat(Id, Incarnation) is false)
+        {
+            Rejoin(generation);
+        }
+    }
+
+    /// <summary>
+    /// The monitor marked this node down while it kept running: it rejoins as a new incarnation, as NodeMembership
+    /// does, and the running OSD adopts it. On a node the OSD learns it from an event posted to its loop after the
+    /// rejoin's map was offered to the map watch, and a rejoin while the OSD starts is read once it has started, so
+    /// the OSD may get the incarnation before or after the map that names it: a random delay covers both orders.
+    /// </summary>
+    private void Rejoin(int generation)
+    {
+        Rejoins++;
+        Incarnation++;
+        ulong incarnation = Incarnation;
+        _cluster.Monitor.Heartbeat(Id, incarnation);
+        _cluster.Note?.Invoke($"n{Id} marked down while running: rejoins as incarnation {incarnation}");
+        _cluster.Scheduler.After(_random.Next(150_000), () =>
+        {
+            if (Generation == generation)
+            {
+                Core?.OnIncarnation(incarnation);
+            }
+        });
     }
 }

@@ -13,6 +13,11 @@ public enum SimFaults
     Mixed,
     /// <summary>Bit flips in stored blocks on one replica at a time, plus message loss.</summary>
     BitFlips,
+    /// <summary>
+    /// Heartbeat gaps: a running node cut off from the monitor (only) for longer than the grace is marked down, and
+    /// rejoins with a new incarnation that its running OSD must adopt; plus message loss.
+    /// </summary>
+    Rejoins,
 }
 
 /// <summary>
@@ -39,7 +44,7 @@ public sealed class SimRun
             MaxLogEntries = 40, MaxRecoveryOps = 2, RetransmitMs = 500, WriteRetransmitMs = 2000, RecoveryBytesPerSecond = 0,
             ScrubIntervalMs = 4000, DeepScrubIntervalMs = 7000, ScrubChunkObjects = 4, AutoRepair = faults == SimFaults.BitFlips,
         };
-        _cluster = new SimCluster(seed, nodes: 5, pgCount: 16, options);
+        _cluster = new SimCluster(seed, nodes: 5, pgCount: 16, options) { Note = Note };
         SimClient c1 = _cluster.AddClient();
         SimClient c2 = _cluster.AddClient();
         SimClient a = _cluster.AddClient();
@@ -63,6 +68,7 @@ public sealed class SimRun
             string? failure = run.Run(faultSeconds);
             return (failure is null, failure ?? $"ok: {run._workload.WritesAcked} writes, {run._workload.ReadsChecked} reads, volume: {run._volume.WritesAcked} writes, "
                 + $"{run._volume.SnapshotsTaken} snapshots ({run._volume.SnapshotReadsChecked} reads), {run._volume.Rollbacks} rollbacks, {run._volume.FencedRefusals} fenced refusals; "
+                + $"{run._cluster.Nodes.Values.Sum(n => n.Rejoins)} rejoins of running nodes; "
                 + $"{run._cluster.Nodes.Values.Sum(n => n.Disk.Slots?.UsedSlots ?? 0)} placed blocks at the end; {run.EventsExecuted} events", run);
         }
         catch (Exception e)
@@ -233,6 +239,28 @@ public sealed class SimRun
                 }
             }
             else if (roll < 40)
+            {
+                _cluster.Network.LossRate = random.Next(3) / 100.0;
+                Note($"loss {_cluster.Network.LossRate:P0}");
+            }
+            return;
+        }
+        if (_faults == SimFaults.Rejoins)
+        {
+            if (roll < 50 && alive.Count > 0)
+            {
+                // Longer than the grace (3 s, checked every 0.5 s): the monitor marks the node down while it runs.
+                int id = alive[random.Next(alive.Count)];
+                long healUs = 3_600_000 + random.Next(3_000_000);
+                _cluster.Network.Cut(id, SimNetwork.MonitorEndpoint);
+                Note($"cut n{id} from the monitor for {healUs / 1000} ms");
+                _cluster.Scheduler.After(healUs, () =>
+                {
+                    _cluster.Network.Heal(id);
+                    Note($"heal n{id}");
+                });
+            }
+            else if (roll < 65)
             {
                 _cluster.Network.LossRate = random.Next(3) / 100.0;
                 Note($"loss {_cluster.Network.LossRate:P0}");

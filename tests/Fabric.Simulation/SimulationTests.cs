@@ -11,6 +11,7 @@ public class SimulationTests(ITestOutputHelper output)
 {
     private const int MixedSeeds = 12;
     private const int FlipSeeds = 4;
+    private const int RejoinSeeds = 4;
 
     /// <summary>Seeds that once failed, kept as regressions: 312 and 448 freed a placed slot twice (two deletes of one
     /// object in one batch); 953, 1405 and 1895 left a replica waiting after a duplicated peering query of its session.</summary>
@@ -21,6 +22,8 @@ public class SimulationTests(ITestOutputHelper output)
 
     public static IEnumerable<object[]> Flips() => Seeds(FlipSeeds, 1001);
 
+    public static IEnumerable<object[]> Rejoins() => Seeds(RejoinSeeds, 2001);
+
     [Theory]
     [MemberData(nameof(Mixed))]
     public void Acknowledged_writes_survive_crashes_partitions_and_loss(int seed) => RunSeed(seed, SimFaults.Mixed);
@@ -28,6 +31,10 @@ public class SimulationTests(ITestOutputHelper output)
     [Theory]
     [MemberData(nameof(Flips))]
     public void Bit_flips_are_caught_and_repaired_never_returned(int seed) => RunSeed(seed, SimFaults.BitFlips);
+
+    [Theory]
+    [MemberData(nameof(Rejoins))]
+    public void Nodes_marked_down_while_running_rejoin_with_a_new_incarnation_and_lead_their_pgs_again(int seed) => RunSeed(seed, SimFaults.Rejoins);
 
     [Fact]
     public void A_seed_replays_exactly()
@@ -54,7 +61,7 @@ public class SimulationTests(ITestOutputHelper output)
         var failures = new List<string>();
         for (int seed = int.Parse(parts[0]); seed <= int.Parse(parts[1]); seed++)
         {
-            foreach (SimFaults faults in new[] { SimFaults.Mixed, SimFaults.BitFlips })
+            foreach (SimFaults faults in new[] { SimFaults.Mixed, SimFaults.BitFlips, SimFaults.Rejoins })
             {
                 var (ok, report, _) = SimRun.Execute(seed, faults);
                 output.WriteLine($"SEED={seed} {faults}: {(ok ? report : "FAILED")}");

@@ -1,6 +1,7 @@
 using Fabric.Client.Objects;
 using Fabric.Proto;
 using Fabric.Storage.Osd;
+using Fabric.Tests.Shared;
 using Microsoft.Extensions.Logging;
 
 namespace Fabric.Storage.Tests;

@@ -1,3 +1,4 @@
+using Fabric.Core.Collections;
 using Fabric.Core.Placement;
 using Microsoft.Extensions.Logging;
 
@@ -5,8 +6,8 @@ namespace Fabric.Client.Objects;
 
 // Slow-op reports: the client's half of "N slow ops, oldest one blocked for X sec".
 //
-// Every op is linked, at submit, at the young end of a doubly linked list threaded through the ops themselves
-// and unlinked when it completes, so the list holds exactly the outstanding ops (in _byTid, parked, or a read
+// Every op is added, at submit, at the young end of a list threaded through the ops themselves (IntrusiveList)
+// and removed when it completes, so the list holds exactly the outstanding ops (in _byTid, parked, or a read
 // whose data is being received), oldest first. Nothing is allocated for it and nothing is scanned on the data
 // path: the oldest op is the head, and a check walks from the head only while ops are older than the
 // threshold. An op that left every queue without completing would still be on the list and be reported:
@@ -14,8 +15,7 @@ namespace Fabric.Client.Objects;
 public sealed partial class ObjectClient
 {
     private readonly long _slowOpMs;
-    private PendingOp? _oldest;
-    private PendingOp? _newest;
+    private readonly IntrusiveList<PendingOp> _outstanding = new();
     private long _nextSlowCheckMs;
 
     /// <summary>The age of the oldest outstanding op (zero when none is outstanding).</summary>
@@ -25,7 +25,7 @@ public sealed partial class ObjectClient
         {
             lock (_lock)
             {
-                return _oldest is null ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, _transport.NowMs - _oldest.SubmittedMs));
+                return _outstanding.Oldest is not PendingOp oldest ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, _transport.NowMs - oldest.SubmittedMs));
             }
         }
     }
@@ -38,7 +38,7 @@ public sealed partial class ObjectClient
         {
             long now = _transport.NowMs;
             long minAgeMs = (long)olderThan.TotalMilliseconds;
-            for (PendingOp? op = _oldest; op is not null && now - op.SubmittedMs >= minAgeMs; op = op.Newer)
+            for (PendingOp? op = _outstanding.Oldest; op is not null && now - op.SubmittedMs >= minAgeMs; op = op.Newer)
             {
                 slow.Add(DescribeLocked(op, now));
             }
@@ -65,7 +65,7 @@ public sealed partial class ObjectClient
         {
             long now = _transport.NowMs;
             _nextSlowCheckMs = now + SlowOpThreshold.CheckEveryMs(_slowOpMs);
-            for (PendingOp? op = _oldest; op is not null; op = op.Newer)
+            for (PendingOp? op = _outstanding.Oldest; op is not null; op = op.Newer)
             {
                 long age = now - op.SubmittedMs;
                 if (age < _slowOpMs)
@@ -99,49 +99,6 @@ public sealed partial class ObjectClient
                 op.Osd, op.Epoch, op.Sends, op.Tid, op.Detail);
         }
         LogSlowSummary(_logger, Identity, slow, Math.Round(oldest.TotalSeconds, 1), SlowOpThreshold.NotShownText(due - lines.Count));
-    }
-
-    private void LinkLocked(PendingOp op)
-    {
-        op.Older = _newest;
-        op.Newer = null;
-        if (_newest is null)
-        {
-            _oldest = op;
-        }
-        else
-        {
-            _newest.Newer = op;
-        }
-        _newest = op;
-        op.Linked = true;
-    }
-
-    private void UnlinkLocked(PendingOp op)
-    {
-        if (!op.Linked)
-        {
-            return;
-        }
-        op.Linked = false;
-        if (op.Older is null)
-        {
-            _oldest = op.Newer;
-        }
-        else
-        {
-            op.Older.Newer = op.Newer;
-        }
-        if (op.Newer is null)
-        {
-            _newest = op.Older;
-        }
-        else
-        {
-            op.Newer.Older = op.Older;
-        }
-        op.Older = null;
-        op.Newer = null;
     }
 
     private SlowObjectOp DescribeLocked(PendingOp op, long now)

@@ -1,4 +1,5 @@
 using Fabric.Client.Messaging;
+using Fabric.Core.Collections;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 using Google.Protobuf;
@@ -90,7 +91,7 @@ public sealed partial class ObjectClient
         {
             op.RequestSeq = _nextRequest++;
             op.SubmittedMs = _transport.NowMs;
-            LinkLocked(op);
+            _outstanding.AddNewest(op);
             SendLocked(op);
         }
         FlushOutbox();
@@ -309,7 +310,7 @@ public sealed partial class ObjectClient
             }
             if (complete is not null)
             {
-                UnlinkLocked(complete);
+                _outstanding.Remove(complete);
             }
         }
         complete?.Done(result);
@@ -347,7 +348,7 @@ public sealed partial class ObjectClient
             {
                 lock (client._lock)
                 {
-                    client.UnlinkLocked(op);
+                    client._outstanding.Remove(op);
                 }
                 op.Done(result);
                 return;
@@ -450,7 +451,7 @@ public sealed partial class ObjectClient
         return true;
     }
 
-    private sealed class PendingOp(ObjectRequest request, Action<ObjectResult> done)
+    private sealed class PendingOp(ObjectRequest request, Action<ObjectResult> done) : IntrusiveListNode<PendingOp>
     {
         public ObjectRequest Request { get; } = request;
 
@@ -464,7 +465,8 @@ public sealed partial class ObjectClient
         public long RetryAtMs;
         public ulong NeedEpoch;
 
-        // Slow-op tracking: plain fields of the op, so tracking allocates nothing (ObjectClient.SlowOps.cs).
+        // Slow-op tracking: plain fields of the op, and the list links in its base class, so tracking allocates
+        // nothing (ObjectClient.SlowOps.cs).
         public long SubmittedMs;
         public int Sends;
         public ulong SentEpoch;
@@ -472,9 +474,5 @@ public sealed partial class ObjectClient
         public ObjectOpWait Wait;
         /// <summary>Threshold multiples of its age already reported (once per crossing).</summary>
         public int SlowReports;
-        /// <summary>Neighbours in the list of outstanding ops, in submission order.</summary>
-        public PendingOp? Older;
-        public PendingOp? Newer;
-        public bool Linked;
     }
 }

@@ -190,6 +190,11 @@ public static class MapTransactions
             return Error(MapErrorKind.FailedPrecondition,
                 $"node {node.Name} reported incarnation {change.Incarnation} but the map has {node.Incarnation}; the node must rejoin");
         }
+        if (change.State == Proto.NodeState.Down && change.Incarnation != 0 && change.Incarnation != node.Incarnation)
+        {
+            // That incarnation is gone already: the node rejoined since it was judged down, and the new one stays up.
+            return null;
+        }
         if (node.State == change.State) return null;
         node.State = change.State;
         node.StateChangedUnixMs = now;

@@ -129,6 +129,15 @@ public sealed class FailureDetector
         foreach (var node in map.Nodes)
         {
             var health = Get(node.Id, now);
+            if (node.Incarnation > health.Incarnation)
+            {
+                // A join this detector has not been told of yet: MonitorCore.JoinAsync calls OnJoin once the join's map
+                // is committed and current, and a tick in between saw the new incarnation up with the old one's last
+                // heartbeat, older than the grace after a restart, and marked it down at once (a node restarted after
+                // kill -9 was down again 2 ms after its join and had to rejoin a second time). A join counts as heard.
+                health.Incarnation = node.Incarnation;
+                health.LastHeard = now;
+            }
             var silent = now - health.LastHeard;
             if (node.State == NodeState.Up)
             {
@@ -145,7 +154,8 @@ public sealed class FailureDetector
                 if (reason is not null)
                 {
                     AddPenalty(health, now);
-                    changes.Add(new MapChange { NodeState = new NodeStateChange { NodeId = node.Id, State = NodeState.Down, Reason = reason } });
+                    // With the incarnation judged: a join that commits before this change leaves the new one up.
+                    changes.Add(new MapChange { NodeState = new NodeStateChange { NodeId = node.Id, State = NodeState.Down, Reason = reason, Incarnation = node.Incarnation } });
                 }
                 continue;
             }

@@ -58,8 +58,7 @@ public sealed partial class OsdCore
                 pg.TrimScanNeeded = true;
             }
         }
-        NodeInfo? self = _placement.FindNode(_osd);
-        bool selfUp = self is not null && self.State == NodeState.Up && (_options.Incarnation == 0 || self.Incarnation == _options.Incarnation);
+        bool selfUp = SelfUp();
 
         // Coverage: the epochs whose maps this OSD processed.
         if (_coverage.Count > 0 && _coverage[^1].Last + 1 >= map.Epoch && previous != 0)
@@ -137,6 +136,64 @@ public sealed partial class OsdCore
                 HandleClientOp(op);
             }
         }
+    }
+
+    /// <summary>
+    /// The node rejoined the cluster as <paramref name="incarnation"/> while this OSD kept running (the monitor had
+    /// marked it down, or it rejoined while the OSD was starting). The process and its store are the same, so the OSD
+    /// simply serves as the new incarnation from now on: the maps' entry for this node is judged against it. A map
+    /// that already names the new incarnation was processed while this OSD took itself for not up (its PGs went
+    /// stray), and no later map need change anything, so the PGs whose membership flips are re-judged here against
+    /// the current map: the ones it leads peer again (a new session in the interval the new incarnation started),
+    /// the ones it replicates wait for their primary. Older or repeated incarnations are ignored (they only grow).
+    /// </summary>
+    public void OnIncarnation(ulong incarnation)
+    {
+        if (incarnation <= _incarnation)
+        {
+            return;
+        }
+        bool wasUp = _placement is not null && SelfUp();
+        _incarnation = incarnation;
+        if (_placement is null)
+        {
+            return; // The first map is judged with it.
+        }
+        bool selfUp = SelfUp();
+        if (selfUp == wasUp)
+        {
+            return; // The map does not name either incarnation as up (the rejoin's map is still to come).
+        }
+        foreach (PoolInfo pool in _placement.Pools)
+        {
+            for (uint seed = 0; seed < Math.Max(1, pool.PgCount); seed++)
+            {
+                var id = new PgId(pool.Id, seed);
+                PgMapping mapping = _placement.Get(id)!;
+                bool member = selfUp && mapping.Contains(_osd);
+                _pgs.TryGetValue(id.Packed, out PgState? pg);
+                // As OnMap decides, with the interval unchanged: only where being a member and being stray disagree.
+                bool stray = pg is null || pg.Phase == PgPhase.Stray;
+                if (member != stray)
+                {
+                    continue;
+                }
+                pg ??= GetOrCreatePg(id);
+                pg.Mapping = mapping;
+                pg.IntervalEpoch = _history[id.Packed][^1].FirstEpoch;
+                OnIntervalChange(pg, selfUp);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether the current map has this OSD's node up as the incarnation it serves as (an OSD whose node was given a
+    /// newer incarnation must not act on the old one's behalf; <see cref="OnIncarnation"/>).
+    /// </summary>
+    private bool SelfUp()
+    {
+        NodeInfo? self = _placement!.FindNode(_osd);
+        return self is not null && self.State == NodeState.Up && (_incarnation == 0 || self.Incarnation == _incarnation);
     }
 
     /// <summary>Appends an interval when the PG's acting set (or a member's incarnation) changed.</summary>

@@ -20,6 +20,13 @@ public sealed partial class OsdCore
         {
             return;
         }
+        if (!SelfUp())
+        {
+            // The map names a newer incarnation of this node: its rejoin, not yet adopted (OnIncarnation). Until
+            // then the OSD is stray here, and a replica activated now would be made stray again by the next map
+            // while its primary counts it active. The primary resends; once adopted, the activation is taken.
+            return;
+        }
         PgState pg = GetOrCreatePg(PgId.FromPacked(message.Pg));
         if (message.Session < pg.Session)
         {

@@ -1,5 +1,6 @@
 using System.Text;
 using Fabric.Client.Objects;
+using Fabric.Core.Collections;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 using Microsoft.Extensions.Logging;
@@ -8,8 +9,8 @@ namespace Fabric.Storage.Osd;
 
 // Slow-op reports: the OSD's half of "N slow ops, oldest one blocked for X sec".
 //
-// Every client op is linked, when it arrives, at the young end of a doubly linked list threaded through the
-// ops themselves, and unlinked by Reply, the one way an op leaves the OSD. The list therefore holds exactly the
+// Every client op is added, when it arrives, at the young end of a list threaded through the ops themselves
+// (IntrusiveList), and removed by Reply, the one way an op leaves the OSD. The list therefore holds exactly the
 // ops accepted and not yet answered, oldest first, wherever they are parked: waiting for a map, in the PG's
 // queue while it peers or is below min_replicas, in flight to the replicas, behind an object's recovery or
 // earlier writes, or behind a scrub chunk. Tracking costs two pointer updates per op and allocates nothing;
@@ -19,12 +20,12 @@ namespace Fabric.Storage.Osd;
 public sealed partial class OsdCore
 {
     private readonly ILogger _logger;
-    private PendingClientOp? _oldestOp;
-    private PendingClientOp? _newestOp;
+    private readonly IntrusiveList<PendingClientOp> _unanswered = new();
     private long _nextSlowCheckMs;
 
     /// <summary>The age of the oldest client op accepted and not answered (zero when none is).</summary>
-    public TimeSpan OldestOpAge => _oldestOp is null ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, _env.NowMs - _oldestOp.ReceivedMs));
+    public TimeSpan OldestOpAge =>
+        _unanswered.Oldest is not PendingClientOp oldest ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, _env.NowMs - oldest.ReceivedMs));
 
     /// <summary>Every client op accepted at least <paramref name="olderThan"/> ago and not answered, oldest first.</summary>
     public IReadOnlyList<SlowOsdOp> SlowOps(TimeSpan olderThan)
@@ -32,7 +33,7 @@ public sealed partial class OsdCore
         long now = _env.NowMs;
         long minAgeMs = (long)olderThan.TotalMilliseconds;
         var slow = new List<SlowOsdOp>();
-        for (PendingClientOp? op = _oldestOp; op is not null && now - op.ReceivedMs >= minAgeMs; op = op.Newer)
+        for (PendingClientOp? op = _unanswered.Oldest; op is not null && now - op.ReceivedMs >= minAgeMs; op = op.Newer)
         {
             slow.Add(Describe(op, now));
         }
@@ -55,7 +56,7 @@ public sealed partial class OsdCore
         _nextSlowCheckMs = now + SlowOpThreshold.CheckEveryMs(threshold);
         int slow = 0, due = 0;
         long oldestMs = 0;
-        for (PendingClientOp? op = _oldestOp; op is not null; op = op.Newer)
+        for (PendingClientOp? op = _unanswered.Oldest; op is not null; op = op.Newer)
         {
             long age = now - op.ReceivedMs;
             if (age < threshold)
@@ -88,46 +89,11 @@ public sealed partial class OsdCore
     private void Track(PendingClientOp op)
     {
         op.ReceivedMs = _env.NowMs;
-        op.Older = _newestOp;
-        if (_newestOp is null)
-        {
-            _oldestOp = op;
-        }
-        else
-        {
-            _newestOp.Newer = op;
-        }
-        _newestOp = op;
-        op.Tracked = true;
+        _unanswered.AddNewest(op);
     }
 
-    /// <summary>Called by every reply; the OSD's own ops (snap trim) were never tracked.</summary>
-    private void Untrack(PendingClientOp op)
-    {
-        if (!op.Tracked)
-        {
-            return;
-        }
-        op.Tracked = false;
-        if (op.Older is null)
-        {
-            _oldestOp = op.Newer;
-        }
-        else
-        {
-            op.Older.Newer = op.Newer;
-        }
-        if (op.Newer is null)
-        {
-            _newestOp = op.Older;
-        }
-        else
-        {
-            op.Newer.Older = op.Older;
-        }
-        op.Older = null;
-        op.Newer = null;
-    }
+    /// <summary>Called by every reply; the OSD's own ops (snap trim) were never tracked, and removing them does nothing.</summary>
+    private void Untrack(PendingClientOp op) => _unanswered.Remove(op);
 
     private SlowOsdOp Describe(PendingClientOp op, long now)
     {

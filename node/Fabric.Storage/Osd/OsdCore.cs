@@ -39,6 +39,8 @@ public sealed partial class OsdCore
     private readonly HashSet<string> _blocklist = new(StringComparer.Ordinal);
     private PlacementMap? _placement;
     private ulong _epoch;
+    /// <summary>The node's incarnation this OSD serves as: the options' at start, then each rejoin's (<see cref="OnIncarnation"/>).</summary>
+    private ulong _incarnation;
     private uint _sessionCounter;
     private bool _started;
     private long _recoveryTokens;
@@ -51,12 +53,16 @@ public sealed partial class OsdCore
         _store = store;
         _env = env;
         _options = options ?? new OsdOptions();
+        _incarnation = _options.Incarnation;
         _logger = logger ?? NullLogger.Instance;
     }
 
     public int Id => _osd;
 
     public ulong Epoch => _epoch;
+
+    /// <summary>The node incarnation this OSD serves as (0: unknown, any incarnation in the map is this process).</summary>
+    public ulong Incarnation => _incarnation;
 
     /// <summary>Client ops completed (stat).</summary>
     public long ClientOps { get; private set; }

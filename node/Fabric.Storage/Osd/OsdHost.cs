@@ -17,8 +17,8 @@ namespace Fabric.Storage.Osd;
 /// </summary>
 /// <remarks>
 /// Usage by the node: construct with its id, store and listen address, <see cref="StartAsync"/>, then
-/// call <see cref="OnMap"/> with every map in epoch order; <see cref="ListPgsAsync"/>,
-/// <see cref="OsdStatusAsync"/>, <see cref="ScrubAsync"/>, <see cref="DeepScrubAsync"/>,
+/// call <see cref="OnMap"/> with every map in epoch order and <see cref="OnIncarnation"/> after every rejoin of
+/// the node; <see cref="ListPgsAsync"/>, <see cref="OsdStatusAsync"/>, <see cref="ScrubAsync"/>, <see cref="DeepScrubAsync"/>,
 /// <see cref="RepairAsync"/>, <see cref="ListInconsistentAsync"/> and <see cref="VolumeUsageAsync"/> are
 /// the StorageAdmin handlers; <see cref="DisposeAsync"/> stops it.
 /// </remarks>
@@ -149,6 +149,10 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         _messenger.UpdateAddresses(map);
         Post(() => Core.OnMap(map));
     }
+
+    /// <summary>The node rejoined as <paramref name="incarnation"/> (any thread, any order: older ones are ignored).
+    /// Applied on the loop, in order with the maps posted before it (<see cref="OsdCore.OnIncarnation"/>).</summary>
+    public void OnIncarnation(ulong incarnation) => Post(() => Core.OnIncarnation(incarnation));
 
     public Task<ListPgsReply> ListPgsAsync(ListPgsRequest request, CancellationToken cancellationToken = default) =>
         Call(() => Core.ListPgs(request), cancellationToken);

@@ -25,7 +25,8 @@ public sealed record OsdOptions
     /// </summary>
     public int WriteRetransmitMs { get; init; } = 30_000;
 
-    /// <summary>The node's incarnation from its join (0 = unknown: accept any).</summary>
+    /// <summary>The node's incarnation when the OSD starts (0 = unknown: accept any); a later rejoin's reaches the
+    /// OSD through <see cref="OsdCore.OnIncarnation"/>.</summary>
     public ulong Incarnation { get; init; }
 
     /// <summary>Capacity reported when the store cannot tell.</summary>

@@ -1,4 +1,5 @@
 using Fabric.Client.Messaging;
+using Fabric.Core.Collections;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 
@@ -140,7 +141,7 @@ internal sealed class PgState
 }
 
 /// <summary>A client request held by the primary until it can run.</summary>
-internal sealed class PendingClientOp(long connection, string client, ClientOp op, DataBuffer data)
+internal sealed class PendingClientOp(long connection, string client, ClientOp op, DataBuffer data) : IntrusiveListNode<PendingClientOp>
 {
     public long Connection { get; } = connection;
 
@@ -153,14 +154,11 @@ internal sealed class PendingClientOp(long connection, string client, ClientOp o
     /// <summary>For the OSD's own operations (snap trim): called with the result instead of a reply.</summary>
     public Action<OsdStatus>? OnDone { get; init; }
 
-    // Slow-op tracking (OsdCore.SlowOps.cs): plain fields, so tracking allocates nothing per op.
+    // Slow-op tracking (OsdCore.SlowOps.cs): plain fields, and the list links in the base class, so tracking
+    // allocates nothing per op.
     public long ReceivedMs;
     /// <summary>Threshold multiples of its age already reported (once per crossing).</summary>
     public int SlowReports;
-    /// <summary>Neighbours in the OSD's list of accepted, unanswered client ops, in arrival order.</summary>
-    public PendingClientOp? Older;
-    public PendingClientOp? Newer;
-    public bool Tracked;
 
     public bool IsWrite => IsWriteKind(Op.Kind);
 

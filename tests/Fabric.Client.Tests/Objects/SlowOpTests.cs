@@ -1,5 +1,5 @@
 using Fabric.Client.Objects;
-using Fabric.Client.Tests.Support;
+using Fabric.Tests.Shared;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 using Google.Protobuf;

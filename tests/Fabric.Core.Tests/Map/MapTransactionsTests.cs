@@ -67,6 +67,19 @@ public sealed class MapTransactionsTests
     }
 
     [Fact]
+    public void A_down_for_an_incarnation_that_has_rejoined_since_leaves_the_new_one_up()
+    {
+        var map = MustApply(NewMap(), Join("n1", "127.0.0.1:7000"));
+        map = MustApply(map, Join("n1", "127.0.0.1:7000"));
+        Assert.Equal(2ul, map.Nodes.Single().Incarnation);
+
+        map = MustApply(map, new MapChange { NodeState = new NodeStateChange { NodeId = 1, State = NodeState.Down, Reason = "judged on incarnation 1", Incarnation = 1 } });
+        Assert.Equal(NodeState.Up, map.Nodes.Single().State);
+        map = MustApply(map, new MapChange { NodeState = new NodeStateChange { NodeId = 1, State = NodeState.Down, Reason = "missed heartbeats", Incarnation = 2 } });
+        Assert.Equal(NodeState.Down, map.Nodes.Single().State);
+    }
+
+    [Fact]
     public void A_second_node_claiming_the_name_of_an_up_node_elsewhere_is_refused()
     {
         var map = MustApply(NewMap(), Join("n1", "127.0.0.1:7000"));

@@ -10,6 +10,24 @@ namespace Fabric.IntegrationTests.DataServices;
 /// <summary>Waits the data-services tests share.</summary>
 public static class DataServicesCluster
 {
+    /// <summary>A 3-replica pool "rbd" of 16 PGs and a 64 MiB volume "data" of 1 MiB objects: 64 objects, a few in
+    /// every PG, so each node leads PGs that hold some.</summary>
+    public const string SmallPool = """
+
+        [[pool]]
+        name = "rbd"
+        replicas = 3
+        min_replicas = 2
+        pg_count = 16
+        failure_domain = "host"
+
+        [[volume]]
+        name = "data"
+        pool = "rbd"
+        size = "64MiB"
+        object_size = "1MiB"
+        """;
+
     /// <summary>Waits until every PG is active+clean as `fabric pg list` reports it.</summary>
     public static Task WaitCleanAsync(TestCluster cluster, TimeSpan? timeout = null) =>
         Wait.UntilAsync(async () =>

@@ -20,26 +20,10 @@ namespace Fabric.IntegrationTests.DataServices;
 /// </summary>
 public sealed class ScrubRepairTests(ITestOutputHelper output)
 {
-    private const string Config = """
-
-        [[pool]]
-        name = "rbd"
-        replicas = 3
-        min_replicas = 2
-        pg_count = 16
-        failure_domain = "host"
-
-        [[volume]]
-        name = "data"
-        pool = "rbd"
-        size = "64MiB"
-        object_size = "1MiB"
-        """;
-
     [Fact]
     public async Task Deep_scrub_reports_the_flipped_copies_a_read_is_correct_and_repair_makes_the_next_deep_scrub_clean()
     {
-        await using var cluster = TestCluster.Create(extra: Config);
+        await using var cluster = TestCluster.Create(extra: DataServicesCluster.SmallPool);
         await cluster.UpAsync();
         await DataServicesCluster.WaitCleanAsync(cluster);
 

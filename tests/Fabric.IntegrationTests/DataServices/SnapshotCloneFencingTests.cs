@@ -223,7 +223,7 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
                 }
                 Assert.Fail($"writer A exited before it was cut off (exit code {a.ExitCode}); its last events: {last}; stderr: {await stderr}");
             }
-            Signal(a.Id, "STOP");
+            TestCluster.Signal(a.Id, "STOP");
             JsonNode broken = await cluster.CliJsonAsync("volume", "lock", "break", "vmdisk");
             Assert.Equal("client.fence-a", (string)broken["fenced"]!);
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: A stopped, its lock broken at epoch {broken["epoch"]}");
@@ -236,7 +236,7 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
 
             // A continues: whatever it issues now is refused by the OSDs.
             long resumedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            Signal(a.Id, "CONT");
+            TestCluster.Signal(a.Id, "CONT");
             await a.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(120)).Token);
             await reader;
             output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: A continued and exited");
@@ -268,17 +268,10 @@ public sealed class SnapshotCloneFencingTests(ITestOutputHelper output)
         {
             if (!a.HasExited)
             {
-                Signal(a.Id, "CONT");
+                TestCluster.Signal(a.Id, "CONT");
                 a.Kill(entireProcessTree: true);
             }
         }
-    }
-
-    private static void Signal(int pid, string signal)
-    {
-        using Process kill = Process.Start("kill", $"-{signal} {pid}")!;
-        kill.WaitForExit();
-        Assert.Equal(0, kill.ExitCode);
     }
 
     /// <summary>Reads a volume in 64 MiB pieces and compares it with the expected bytes.</summary>

@@ -94,6 +94,17 @@ public sealed class TestCluster : IAsyncDisposable
 
     public void Kill9(string node) => Process.GetProcessById(Pid(node)).Kill();
 
+    /// <summary>Sends a node's process a signal by name ("STOP", "CONT"): a stopped node neither heartbeats nor
+    /// answers, though it keeps its state. A test that stops one continues it before it ends (dispose kills it anyway).</summary>
+    public void Signal(string node, string signal) => Signal(Pid(node), signal);
+
+    public static void Signal(int pid, string signal)
+    {
+        using Process kill = Process.Start("kill", $"-{signal} {pid}")!;
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
     public string Logs()
     {
         var dir = Path.Combine(Home, "log");

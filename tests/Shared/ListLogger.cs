@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 
-namespace Fabric.Client.Tests.Support;
+namespace Fabric.Tests.Shared;
+
+// One file compiled into each test project that links it (<Compile Include="../Shared/ListLogger.cs" Link=... />),
+// so the copies cannot drift apart; tests/Shared has no project of its own.
 
 /// <summary>Collects formatted log lines (with their level) so tests can assert what was logged, and how often.</summary>
 public sealed class ListLogger : ILogger
