@@ -289,13 +289,15 @@ public sealed class WriteBackVolume : IBlockVolume
         {
             long epoch = _epoch++;
             if (!HasPendingUpTo(epoch)) return Task.CompletedTask;
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed outside the lock by the write-back that ends it, and its continuation (the flush's reply)
+            // runs right there: a thread-pool hop here costs a QD1 flush more than the write-back itself.
+            var waiter = new TaskCompletionSource();
             _flushWaiters.Enqueue((epoch, waiter));
             done = waiter.Task;
             launch = Pump();
         }
         Launch(launch);
-        return done.WaitAsync(cancellationToken);
+        return cancellationToken.CanBeCanceled ? done.WaitAsync(cancellationToken) : done;
     }
 
     private void AddPending(long epoch) => _pending[epoch] = _pending.GetValueOrDefault(epoch) + 1;
@@ -315,12 +317,15 @@ public sealed class WriteBackVolume : IBlockVolume
         return _minPending <= epoch && _pending.ContainsKey(_minPending);
     }
 
-    private void CompleteFlushWaiters()
+    /// <summary>Takes the flushes that are done off the queue (under the lock); complete them once it is released.</summary>
+    private List<TaskCompletionSource>? TakeDoneFlushWaiters()
     {
+        List<TaskCompletionSource>? done = null;
         while (_flushWaiters.Count > 0 && !HasPendingUpTo(_flushWaiters.Peek().Epoch))
         {
-            _flushWaiters.Dequeue().Done.TrySetResult();
+            (done ??= new List<TaskCompletionSource>(1)).Add(_flushWaiters.Dequeue().Done);
         }
+        return done;
     }
 
     // ---- write-back ----------------------------------------------------------------------------------
@@ -411,6 +416,7 @@ public sealed class WriteBackVolume : IBlockVolume
         Interlocked.Increment(ref _writebacks);
         Interlocked.Add(ref _writebackBytes, run.Count * BlockBytes);
         Run? launch;
+        List<TaskCompletionSource>? flushed;
         lock (_gate)
         {
             _writebacksInFlight--;
@@ -427,11 +433,15 @@ public sealed class WriteBackVolume : IBlockVolume
             ArrayPool<byte>.Shared.Return(run.Buffer);
             run.Buffer = [];
             _freeRuns.Push(run);
-            CompleteFlushWaiters();
+            flushed = TakeDoneFlushWaiters();
             SignalRoom();
             launch = Pump();
         }
         Launch(launch);
+        if (flushed is not null)
+        {
+            foreach (var waiter in flushed) waiter.TrySetResult();
+        }
     }
 
     private void Remove(Block block)

@@ -53,7 +53,11 @@ public static class MigrationCluster
 
     public const string PingWorkload = "ping -i 0.2 " + IpA;
 
-    public static TestCluster Create() => TestCluster.Create(3, Extra);
+    /// <param name="nodeExtra">TOML added to every node (the migration tests run with a write cache).</param>
+    public static TestCluster Create(string nodeExtra = "") => TestCluster.Create(3, Extra, nodeExtra: nodeExtra);
+
+    /// <summary>The write cache the migration tests run with: a switch-over must move every write the guest flushed.</summary>
+    public const string WriteCache = "write_cache = \"8MiB\"";
 
     public static async Task CreateVmsAsync(TestCluster cluster, string nodeA, string nodeB, bool ha = false)
     {

@@ -19,7 +19,7 @@ public sealed class MigrationTests(ITestOutputHelper output)
     [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
     public async Task A_guest_migrated_ten_times_keeps_every_flushed_write_its_pings_and_one_mac_location()
     {
-        await using var cluster = MigrationCluster.Create();
+        await using var cluster = MigrationCluster.Create(MigrationCluster.WriteCache);
         await GuestImageCache.LinkIntoAsync(cluster.Home);
         await cluster.UpAsync();
         await MigrationCluster.CreateVmsAsync(cluster, "n1", "n2");
@@ -113,7 +113,7 @@ public sealed class MigrationTests(ITestOutputHelper output)
     [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
     public async Task Cancel_destination_kill9_and_source_kill9_after_the_switchover_each_leave_one_running_vm_with_its_data()
     {
-        await using var cluster = MigrationCluster.Create();
+        await using var cluster = MigrationCluster.Create(MigrationCluster.WriteCache);
         await GuestImageCache.LinkIntoAsync(cluster.Home);
         await cluster.UpAsync();
         await MigrationCluster.CreateVmsAsync(cluster, "n1", "n2");
