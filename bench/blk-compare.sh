@@ -7,7 +7,8 @@
 #             memory, durable at the next flush or within 1 s, like librbd's writeback cache)
 #   qemu-nbd  qemu-nbd on a local raw file: the no-replication limit
 #   ceph      QEMU's rbd driver on Ceph 16 (peers/ceph-up.sh: 1 mon, 3 OSDs, size 3), when it comes up
-#   ceph+wb   the same with librbd's writeback cache on (qemu-img -t writeback sets rbd_cache=true)
+#   ceph+wb   the same with librbd's writeback cache on (qemu-img -t writeback sets rbd_cache=true; writeback
+#             from the first write, rbd_cache_writethrough_until_flush=false; 64 MiB dirty, 32 MiB target as ours)
 # plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: a Fabric VM on a
 # 3-replica volume vs qemu-storage-daemon's vhost-user-blk export of a local raw file.
 # Usage: bench/blk-compare.sh [--no-ceph] [--no-guest] [--quick]
@@ -112,7 +113,8 @@ if [[ $CEPH == 1 ]]; then
     rbd create --size ${SIZE_MIB}M rbd/bench
     rbd create --size ${SIZE_MIB}M rbd/benchwb
     TARGET[ceph]="rbd:rbd/bench:conf=$CEPH_CONF:id=admin"
-    TARGET[cephwb]="rbd:rbd/benchwb:conf=$CEPH_CONF:id=admin"
+    # writeback from the first write: librbd otherwise stays write-through until the client flushes once
+    TARGET[cephwb]="rbd:rbd/benchwb:conf=$CEPH_CONF:id=admin:rbd_cache_writethrough_until_flush=false:rbd_cache_size=134217728:rbd_cache_max_dirty=67108864:rbd_cache_target_dirty=33554432"
     CACHEMODE[cephwb]=writeback
     COLUMNS_+=(ceph cephwb)
   else

@@ -4,6 +4,7 @@ using Fabric.Core.Map;
 using Fabric.Proto;
 using Fabric.Rpc.Client;
 using Fabric.Rpc.Methods;
+using Fabric.Rpc.Protocol;
 
 namespace Fabric.Cli.Commands;
 
@@ -19,6 +20,34 @@ public static class VolumeNbdCommands
         RpcMethod.From<ExportNbdRequest, NbdExportInfo>(BlockReflection.Descriptor, "fabric.BlockAdmin", "ExportNbd");
     private static readonly RpcMethod<UnexportNbdRequest, UnexportNbdReply> Unexport =
         RpcMethod.From<UnexportNbdRequest, UnexportNbdReply>(BlockReflection.Descriptor, "fabric.BlockAdmin", "UnexportNbd");
+    private static readonly RpcMethod<FlushVolumeRequest, FlushVolumeReply> Flush =
+        RpcMethod.From<FlushVolumeRequest, FlushVolumeReply>(BlockReflection.Descriptor, "fabric.BlockAdmin", "FlushVolume");
+
+    /// <summary>
+    /// Asks the node holding the volume's lock to make everything it acknowledged durable (its write cache), so a
+    /// snapshot taken next holds what the guest wrote up to now. Returns a note when that node cannot be asked (it is
+    /// down: what it had cached is lost as in a crash, and the snapshot is crash-consistent); throws when the node
+    /// answers that the write-back failed.
+    /// </summary>
+    public static async Task<string?> FlushLockHolderAsync(ClusterMap map, VolumeInfo volume, CancellationToken cancellationToken)
+    {
+        if (volume.Lock is not { NodeId: > 0 } held || map.Nodes.FirstOrDefault(n => n.Id == held.NodeId) is not { } node) return null;
+        if (node.State != NodeState.Up) return $"node {node.Name}, which holds the lock of {volume.Name}, is {node.State.ToString().ToLowerInvariant()}: the snapshot holds what reached the cluster";
+        try
+        {
+            using var channel = new RpcChannel(node.GrpcAddress, new RpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(2) });
+            await channel.UnaryAsync(Flush, new FlushVolumeRequest { Volume = volume.Name }, CallOptions.WithTimeout(TimeSpan.FromSeconds(60), cancellationToken)).ConfigureAwait(false);
+            return null;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
+        {
+            throw new CliException($"cannot take a consistent snapshot: {e.Status.Detail}");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Unimplemented)
+        {
+            return $"node {node.Name}, which holds the lock of {volume.Name}, did not answer a flush ({e.StatusCode}): the snapshot holds what reached the cluster";
+        }
+    }
 
     /// <summary>Adds the verbs to the `volume` command (creating it when no other file did).</summary>
     public static void AddTo(RootCommand root, GlobalOptions globals)

@@ -73,7 +73,9 @@ public static class VolumeSnapCommands
         {
             var (volumeName, snapName) = ParseSnapSpec(parse.GetValue(spec)!);
             var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
-            VolumeCommands.RequireVolume(map, volumeName);
+            var volume = VolumeCommands.RequireVolume(map, volumeName);
+            // A VM's node may hold acknowledged writes in its write cache: those go to the cluster first.
+            if (await VolumeNbdCommands.FlushLockHolderAsync(map, volume, cancellationToken).ConfigureAwait(false) is { } note) context.Out.Note(note);
             var epoch = await context.ApplyAsync($"fabric volume snap create {volumeName}@{snapName}", cancellationToken,
                 new MapChange { SnapCreate = new SnapCreate { Volume = volumeName, Snap = snapName } }).ConfigureAwait(false);
             var after = await context.Monitors.GetMapAsync(cancellationToken, epoch).ConfigureAwait(false);

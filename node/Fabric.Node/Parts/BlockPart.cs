@@ -55,7 +55,8 @@ public sealed class BlockPart : INodePart
         server.AddService(Descriptor, binder => binder
             .Unary<ExportNbdRequest, NbdExportInfo>("ExportNbd", (request, context) => ExportNbdAsync(request, context.CancellationToken))
             .Unary<UnexportNbdRequest, UnexportNbdReply>("UnexportNbd", (request, context) => UnexportNbdAsync(request, context.CancellationToken))
-            .Unary<ListExportsRequest, ListExportsReply>("ListExports", (_, _) => Task.FromResult(ListExports())));
+            .Unary<ListExportsRequest, ListExportsReply>("ListExports", (_, _) => Task.FromResult(ListExports()))
+            .Unary<FlushVolumeRequest, FlushVolumeReply>("FlushVolume", (request, context) => FlushVolumeAsync(request, context.CancellationToken)));
     }
 
     public Task StartAsync(NodeContext node, CancellationToken cancellationToken)
@@ -64,7 +65,9 @@ public sealed class BlockPart : INodePart
         _log = node.LoggerFactory.CreateLogger("Fabric.BlockBackend");
         try
         {
-            WriteBackOptions? writeBack = node.Node.WriteCache.Bytes > 0 ? new WriteBackOptions { MaxDirtyBytes = node.Node.WriteCache.Bytes } : null;
+            WriteBackOptions? writeBack = node.Node.WriteCache.Bytes > 0
+                ? new WriteBackOptions { MaxDirtyBytes = node.Node.WriteCache.Bytes, MaxDirtyAge = WriteCacheAge() }
+                : null;
             _volumes = new NodeVolumeProvider(() => node.StorageClient, writeBack, _log);
             var volumes = _volumes;
             _locks = new MapVolumeLocks(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), volumes.AdoptLock, _log);
@@ -102,6 +105,21 @@ public sealed class BlockPart : INodePart
             throw;
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// How long acknowledged writes may stay only in the write cache (rbd_cache_max_dirty_age): 1 s, or
+    /// FABRIC_WRITE_CACHE_AGE_MS (tests hold data in the cache to show who writes it back).
+    /// </summary>
+    private static TimeSpan WriteCacheAge()
+    {
+        var text = Environment.GetEnvironmentVariable("FABRIC_WRITE_CACHE_AGE_MS");
+        if (string.IsNullOrEmpty(text)) return TimeSpan.FromSeconds(1);
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) || ms < 1)
+        {
+            throw new InvalidOperationException($"FABRIC_WRITE_CACHE_AGE_MS must be a whole number of milliseconds of at least 1, found '{text}'; unset it for 1 s");
+        }
+        return TimeSpan.FromMilliseconds(ms);
     }
 
     /// <summary>
@@ -262,6 +280,18 @@ public sealed class BlockPart : INodePart
         {
             _exportGate.Release();
         }
+    }
+
+    private async Task<FlushVolumeReply> FlushVolumeAsync(FlushVolumeRequest request, CancellationToken cancellationToken)
+    {
+        Started();
+        var cached = _volumes!.WriteCacheOf(request.Volume) is not null;
+        var status = await _volumes.FlushAsync(request.Volume, cancellationToken).ConfigureAwait(false);
+        if (status != BlockIoStatus.Ok)
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, $"writing back the cached writes of {request.Volume} on node {_node!.Node.Name} failed ({status}); see that node's log");
+        }
+        return new FlushVolumeReply { Cached = cached };
     }
 
     private ListExportsReply ListExports()

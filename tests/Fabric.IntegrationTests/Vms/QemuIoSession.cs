@@ -13,9 +13,17 @@ public sealed class QemuIoSession : IAsyncDisposable
     private readonly StringBuilder _output = new();
     private readonly Task _reader;
 
-    public QemuIoSession(string uri)
+    /// <param name="readOnly">Open with -r (a read-only export refuses a writable open).</param>
+    /// <param name="cache">qemu-io's -t (e.g. "writeback": plain writes, no FUA; qemu-io's own default writes through).</param>
+    public QemuIoSession(string uri, bool readOnly = false, string? cache = null)
     {
         var start = new ProcessStartInfo("qemu-io") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (readOnly) start.ArgumentList.Add("-r");
+        if (cache is not null)
+        {
+            start.ArgumentList.Add("-t");
+            start.ArgumentList.Add(cache);
+        }
         foreach (var a in new[] { "-f", "raw", uri }) start.ArgumentList.Add(a);
         _process = Process.Start(start)!;
         _reader = Task.WhenAll(Pump(_process.StandardOutput), Pump(_process.StandardError));

@@ -36,6 +36,11 @@ public sealed class ReplicatedDiskFixture : IAsyncLifetime
         name = "spare2"
         pool = "rbd"
         size = "16MiB"
+
+        [[volume]]
+        name = "cachedsnap"
+        pool = "rbd"
+        size = "16MiB"
         """;
 
     // Every node runs with a write cache: these are the tests of what a guest or a tool may rely on (flushed
@@ -47,7 +52,8 @@ public sealed class ReplicatedDiskFixture : IAsyncLifetime
     {
         if (Prerequisite.Which("qemu-system-x86_64") is null && !Prerequisite.InCi) return;
         await GuestImageCache.LinkIntoAsync(Cluster.Home);
-        await Cluster.UpAsync();
+        // Cached writes stay cached until flushed (not written back after 1 s), so the tests see who writes them back.
+        await Cluster.UpAsync(new Dictionary<string, string> { ["FABRIC_WRITE_CACHE_AGE_MS"] = "600000" });
     }
 
     public async Task DisposeAsync() => await Cluster.DisposeAsync();

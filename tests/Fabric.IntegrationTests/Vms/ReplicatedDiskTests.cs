@@ -29,7 +29,7 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
     private async Task<JsonNode> ExportAsync(string volume, params string[] more)
     {
         var export = await Cluster.CliJsonAsync(["volume", "export-nbd", volume, .. more]);
-        Assert.StartsWith($"nbd+unix:///{volume}?socket=", (string)export["unix_uri"]!);
+        Assert.StartsWith($"nbd+unix:///{Uri.EscapeDataString(volume)}?socket=", (string)export["unix_uri"]!);
         Assert.StartsWith("nbd://", (string)export["tcp_uri"]!);
         return export;
     }
@@ -69,6 +69,41 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
         {
             dir.Delete(recursive: true);
             await Cluster.CliAsync("volume", "unexport-nbd", "img");
+        }
+    }
+
+    [RequiresFact("qemu-io", "apt-get install qemu-utils")]
+    public async Task A_snapshot_holds_writes_that_were_only_in_the_lock_holders_write_cache()
+    {
+        var uri = (string)(await ExportAsync("cachedsnap", "--node", "n1"))["unix_uri"]!;
+        try
+        {
+            await using var writer = new QemuIoSession(uri, cache: "writeback");
+            Assert.Contains("wrote 65536/65536", await writer.RunAsync("write -P 0x77 1M 64k"));
+            // Not flushed: another node reads the volume from the cluster and does not see it yet (it is in n1's cache).
+            var other = (string)(await ExportAsync("cachedsnap", "--read-only", "--node", "n2"))["unix_uri"]!;
+            await using (var reader = new QemuIoSession(other, readOnly: true))
+            {
+                var before = await reader.RunAsync("read -P 0 1M 64k");
+                Assert.DoesNotContain("fail", before);
+                Assert.Contains("read 65536/65536", before);
+            }
+            // The snapshot asks n1 to write its cache back first, so it holds the write.
+            await Cluster.CliJsonAsync("volume", "snap", "create", "cachedsnap@s");
+            var snap = (string)(await ExportAsync("cachedsnap@s", "--read-only", "--node", "n2"))["unix_uri"]!;
+            await using (var reader = new QemuIoSession(snap, readOnly: true))
+            {
+                var seen = await reader.RunAsync("read -P 0x77 1M 64k");
+                Assert.DoesNotContain("fail", seen);
+                Assert.Contains("read 65536/65536", seen);
+            }
+        }
+        finally
+        {
+            await Cluster.CliAsync("volume", "unexport-nbd", "cachedsnap@s", "--node", "n2");
+            await Cluster.CliAsync("volume", "unexport-nbd", "cachedsnap", "--node", "n2");
+            await Cluster.CliAsync("volume", "unexport-nbd", "cachedsnap", "--node", "n1");
+            await Cluster.CliAsync("volume", "snap", "rm", "cachedsnap@s");
         }
     }
 
