@@ -228,10 +228,15 @@ public sealed class TwoSwitchVxlanTests : IAsyncLifetime
             await foreach (var c in admin.Capture(new CaptureRequest { Network = "overlay", Count = 4, DurationMs = 10_000 }, default))
                 chunks.AddRange(c.Data.ToByteArray());
         });
-        await Task.Delay(200);
-        await vm1.PingMacAsync(vm2.Mac, Ip2, 1, Timeout);
-        await vm1.PingMacAsync(vm2.Mac, Ip2, 2, Timeout);
-        await capture.WaitAsync(Timeout);
+        // Ping until the capture has its 4 frames: when the capture starts listening is not observable from here,
+        // so pings before that are simply not counted (no guessing how long it takes to start).
+        var deadline = DateTime.UtcNow + Timeout;
+        for (ushort seq = 1; !capture.IsCompleted; seq++)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the capture did not see 4 frames while the VMs pinged");
+            await vm1.PingMacAsync(vm2.Mac, Ip2, seq, Timeout);
+        }
+        await capture;
         var pcap = PcapReader.TryRead(chunks.ToArray(), out var err);
         Assert.Null(err);
         Assert.Equal(4, pcap!.Records.Count);
