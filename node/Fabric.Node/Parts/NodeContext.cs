@@ -50,18 +50,44 @@ public sealed class NodeContext
     /// that reads or writes volumes (block backend, hypervisor). Created on first use; the daemon
     /// disposes it. Its slow ops (older than FABRIC_SLOW_OP_SECONDS) are logged under "Fabric.Client".
     /// </summary>
+    /// <remarks>
+    /// The identity names the incarnation ("node.ID.INCARNATION"): after the node rejoins (the monitor marked it
+    /// down while it ran), locks it takes belong to the new incarnation, so volumes opened from then on get a new
+    /// client with the new identity (the old one's writes would be refused as not the lock's owner). Volumes opened
+    /// before keep their client: their locks belong to the old incarnation, and if the old incarnation was
+    /// blocklisted (its VMs restarted elsewhere), their writes must stay fenced.
+    /// </remarks>
     public ClusterClient StorageClient
     {
         get
         {
-            lock (_clientGate) return _storageClient ??= new ClusterClient(MapSource, Identity, Time, logger: LoggerFactory.CreateLogger("Fabric.Client"));
+            lock (_clientGate)
+            {
+                var identity = Identity;
+                if (_storageClient is not null && _storageClient.Objects.Identity != identity)
+                {
+                    _retiredClients.Add(_storageClient);
+                    _storageClient = null;
+                }
+                return _storageClient ??= new ClusterClient(MapSource, identity, Time, logger: LoggerFactory.CreateLogger("Fabric.Client"));
+            }
         }
     }
 
     private readonly object _clientGate = new();
     private ClusterClient? _storageClient;
+    private readonly List<ClusterClient> _retiredClients = new();
 
-    internal ValueTask DisposeStorageClientAsync() => _storageClient?.DisposeAsync() ?? ValueTask.CompletedTask;
+    internal async ValueTask DisposeStorageClientAsync()
+    {
+        List<ClusterClient> clients;
+        lock (_clientGate)
+        {
+            clients = [.. _retiredClients];
+            if (_storageClient is not null) clients.Add(_storageClient);
+        }
+        foreach (var client in clients) await client.DisposeAsync().ConfigureAwait(false);
+    }
 
     /// <summary>
     /// The node's virtual switch as the hypervisor attaches VM NICs to it; set by the switch part when it

@@ -22,6 +22,17 @@ public sealed class RejoinTests(ITestOutputHelper output)
         await using var cluster = TestCluster.Create(extra: DataServicesCluster.SmallPool);
         await cluster.UpAsync();
         await DataServicesCluster.WaitCleanAsync(cluster);
+        // n2 opens a volume before it is marked down: its storage client exists with the first incarnation's identity.
+        bool qemuIo = Prerequisite.Which("qemu-io") is not null || Prerequisite.InCi;
+        if (qemuIo)
+        {
+            var readOnly = await cluster.CliJsonAsync("volume", "export-nbd", "data", "--read-only", "--node", "n2");
+            await using (var reader = new Fabric.IntegrationTests.Vms.QemuIoSession((string)readOnly["unix_uri"]!, readOnly: true))
+            {
+                Assert.Contains("read 4096/4096", await reader.RunAsync("read 0 4k"));
+            }
+            await cluster.CliJsonAsync("volume", "unexport-nbd", "data", "--node", "n2");
+        }
 
         cluster.Signal("n2", "STOP");
         try
@@ -65,6 +76,22 @@ public sealed class RejoinTests(ITestOutputHelper output)
             Assert.Equal(BlockIoStatus.Ok, await write);
             Assert.Equal(BlockIoStatus.Ok, await volume.ReadAsync(offset, back, CancellationToken.None));
             Assert.True(block.AsSpan().SequenceEqual(back), $"object {i}: the block read back is not the one written");
+        }
+
+        // The rejoined node locks and writes a volume as its new incarnation (its storage client follows the identity).
+        if (!qemuIo) return;
+        var export = await cluster.CliJsonAsync("volume", "export-nbd", "data", "--node", "n2");
+        try
+        {
+            await using var io = new Fabric.IntegrationTests.Vms.QemuIoSession((string)export["unix_uri"]!);
+            var wrote = await io.RunAsync("write -P 0x42 0 64k");
+            Assert.DoesNotContain("failed", wrote);
+            Assert.Contains("wrote 65536/65536", wrote);
+            Assert.Contains("read 65536/65536", await io.RunAsync("read -P 0x42 0 64k"));
+        }
+        finally
+        {
+            await cluster.CliAsync("volume", "unexport-nbd", "data", "--node", "n2");
         }
     }
 }
