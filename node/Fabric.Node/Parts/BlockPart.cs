@@ -4,6 +4,7 @@ using Fabric.Core.Io;
 using Fabric.Core.Map;
 using Fabric.BlockBackend.Exports;
 using Fabric.BlockBackend.Nbd;
+using Fabric.Node.Metrics;
 using Fabric.Node.Vms;
 using Fabric.Proto;
 using Fabric.Rpc.Protocol;
@@ -34,6 +35,7 @@ public sealed class BlockPart : INodePart
     private NodeVolumeProvider? _volumes;
     private IVolumeLocks? _locks;
     private BlockCache? _cache;
+    private BlockMetrics? _metrics;
     private BlockExports? _exports;
     private NbdExportTable? _table;
     private NbdServer? _nbd;
@@ -90,6 +92,7 @@ public sealed class BlockPart : INodePart
                 ReleaseLock = (volume, ct) => FlushAndReleaseLockAsync(volume.Name, HolderOf(volume), ct),
             }, _cache, _log);
             _table = new NbdExportTable(_volumes, _cache, holdVolume: writeBack is not null);
+            _metrics = new BlockMetrics(_volumes, _cache);
             _nbd = StartNbd(node, _table, _log);
             node.VmDisks = _exports;
             node.VolumeLocks = _locks as MapVolumeLocks;
@@ -329,5 +332,6 @@ public sealed class BlockPart : INodePart
         }
         if (_exports is not null) await _exports.DisposeAsync().ConfigureAwait(false);
         _cache?.Dispose();
+        _metrics?.Dispose();
     }
 }

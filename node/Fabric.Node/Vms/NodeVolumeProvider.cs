@@ -61,6 +61,15 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
         lock (_gate) return _open.TryGetValue((volumeName, false), out var shared) ? shared.Io as WriteBackVolume : null;
     }
 
+    /// <summary>The write caches of the volumes open for writing here (for metrics).</summary>
+    public IReadOnlyList<(string Volume, WriteBackVolume Cache)> WriteCaches()
+    {
+        lock (_gate)
+        {
+            return _open.Values.Where(s => s.Io is WriteBackVolume).Select(s => (s.Volume.Name, (WriteBackVolume)s.Io)).ToList();
+        }
+    }
+
     public async ValueTask<OpenVolumeResult> OpenAsync(string volumeName, VolumeOpenOptions options, CancellationToken cancellationToken)
     {
         var key = (volumeName, options.ReadOnly);

@@ -88,8 +88,15 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
                 Assert.DoesNotContain("fail", before);
                 Assert.Contains("read 65536/65536", before);
             }
+            // n1's /metrics shows it holding the 64 KiB.
+            using var http = new HttpClient();
+            var metrics = $"http://{Cluster.Address(0)}:9100/metrics";
+            Assert.Contains("fabric_block_write_cache_dirty_bytes{volume=\"cachedsnap\"} 65536", await http.GetStringAsync(metrics));
             // The snapshot asks n1 to write its cache back first, so it holds the write.
             await Cluster.CliJsonAsync("volume", "snap", "create", "cachedsnap@s");
+            var after = await http.GetStringAsync(metrics);
+            Assert.Contains("fabric_block_write_cache_dirty_bytes{volume=\"cachedsnap\"} 0", after);
+            Assert.Contains("fabric_block_write_cache_writeback_bytes_total{volume=\"cachedsnap\"} 65536", after);
             var snap = (string)(await ExportAsync("cachedsnap@s", "--read-only", "--node", "n2"))["unix_uri"]!;
             await using (var reader = new QemuIoSession(snap, readOnly: true))
             {
