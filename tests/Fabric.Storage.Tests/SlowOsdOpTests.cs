@@ -53,6 +53,12 @@ public sealed class SlowOsdOpTests
         Assert.Equal(pair.Map.Epoch, slow.OsdEpoch);
         Assert.Equal(Threshold, slow.Age);
         Assert.Equal(Threshold, pair.Core(1).OldestOpAge);
+        // `fabric status` gets them from the OSD's status (SLOW_OPS).
+        var status = pair.Core(1).GetStatus();
+        Assert.Equal(1u, status.SlowOps);
+        Assert.Equal(Threshold.TotalSeconds, status.OldestSlowOpSeconds);
+        Assert.Contains($"OsdOpWrite {name} from client.test", status.OldestSlowOp);
+        Assert.Contains("replicas not acked: osd.2", status.OldestSlowOp);
         Assert.Empty(pair.Core(2).SlowOps(TimeSpan.Zero)); // The replica tracks client ops only, and it has none.
         string line = Assert.Single(SlowLines(log));
         Assert.Contains($"osd.1: slow op OsdOpWrite {name} from client.test tid {op.Tid}, pg {pair.PgOf(name)} active", line);
@@ -75,6 +81,7 @@ public sealed class SlowOsdOpTests
         Assert.Equal(op.Tid, reply.Tid);
         Assert.Empty(pair.Core(1).SlowOps(TimeSpan.Zero));
         Assert.Equal(TimeSpan.Zero, pair.Core(1).OldestOpAge);
+        Assert.Equal(0u, pair.Core(1).GetStatus().SlowOps);
         pair.Tick(10 * ThresholdMs);
         Assert.Equal(2, SlowLines(log).Length);
     }

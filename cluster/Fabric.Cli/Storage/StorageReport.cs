@@ -197,6 +197,13 @@ public sealed class StorageReport
             var share = ObjectCopies == 0 ? "" : $" ({(double)DegradedObjects / ObjectCopies:P1})";
             yield return ("warn", "PG_DEGRADED", $"Degraded data redundancy: {DegradedObjects}/{ObjectCopies} object copies degraded{share}, {degraded.Count} pg(s) affected ({string.Join(", ", parts)}; e.g. {Examples(degraded)})");
         }
+        var slowOps = Nodes.Where(n => n.Status is { SlowOps: > 0 }).OrderByDescending(n => n.Status!.OldestSlowOpSeconds).ToList();
+        if (slowOps.Count > 0)
+        {
+            var oldest = slowOps[0];
+            yield return ("warn", "SLOW_OPS", $"{slowOps.Sum(n => (long)n.Status!.SlowOps)} slow op(s), oldest one blocked for {oldest.Status!.OldestSlowOpSeconds:F0} s on osd.{oldest.Osd} " +
+                $"({oldest.Status.OldestSlowOp}); daemons with slow ops: {string.Join(", ", slowOps.Select(n => $"osd.{n.Osd}"))}; their node logs name every one");
+        }
         foreach (var node in Nodes.Where(n => n.Up && n.Status is null))
         {
             yield return ("warn", "OSD_UNREACHABLE", $"osd.{node.Osd} on node {node.Name} is up in the map but its storage service does not answer: {node.Error}");

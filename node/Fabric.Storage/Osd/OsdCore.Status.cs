@@ -40,6 +40,17 @@ public sealed partial class OsdCore
             ScrubbedBytes = (ulong)ScrubbedBytes,
             ScrubbedObjects = (ulong)ScrubbedObjects,
         };
+        if (_options.SlowOpMs > 0)
+        {
+            var slow = SlowOps(TimeSpan.FromMilliseconds(_options.SlowOpMs));
+            reply.SlowOps = (uint)slow.Count;
+            if (slow.Count > 0)
+            {
+                SlowOsdOp oldest = slow[0];
+                reply.OldestSlowOpSeconds = oldest.Age.TotalSeconds;
+                reply.OldestSlowOp = $"{oldest.Kind} {oldest.Object} from {oldest.Client}, pg {oldest.Pg} {oldest.PgState}: {oldest.Detail}";
+            }
+        }
         foreach (PgState pg in _pgs.Values)
         {
             if (!pg.IsPrimary)

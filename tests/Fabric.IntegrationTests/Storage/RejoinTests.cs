@@ -1,6 +1,4 @@
-using Fabric.Client.Volumes;
 using Fabric.Core.Io;
-using Fabric.Core.Placement;
 using Fabric.IntegrationTests.DataServices;
 using Fabric.IntegrationTests.Support;
 using Xunit.Abstractions;
@@ -54,13 +52,8 @@ public sealed class RejoinTests(ITestOutputHelper output)
         await DataServicesCluster.WaitCleanAsync(cluster, TimeSpan.FromSeconds(60));
         await using var storage = await StorageTestClient.OpenAsync(cluster);
         await using var volume = await storage.OpenVolumeAsync("data");
-        var map = storage.Client.Map;
-        var pool = map.Pools.Single(p => p.Name == "rbd");
-        var placement = PlacementMap.Build(map);
-        uint n2 = map.Nodes.Single(n => n.Name == "n2").Id;
+        var ledByN2 = storage.ObjectsLedBy(volume, "n2");
         int objects = (int)(volume.SizeBytes / volume.ObjectSize);
-        var ledByN2 = Enumerable.Range(0, objects)
-            .Where(i => placement.Get(PlacementMap.ObjectToPg(pool, VolumeClient.ObjectName(volume.VolumeId, (ulong)i)))!.Primary == (int)n2).ToList();
         Assert.NotEmpty(ledByN2);
         output.WriteLine($"{ledByN2.Count} of {objects} objects in PGs n2 leads");
 

@@ -81,6 +81,23 @@ public sealed class StorageReportTests
     }
 
     [Fact]
+    public void Slow_ops_of_any_osd_warn_naming_the_oldest_and_every_daemon_that_has_some()
+    {
+        var map = Map(6);
+        var answers = Answers(map, _ => "active+clean");
+        answers[0].Item3!.SlowOps = 2;
+        answers[0].Item3!.OldestSlowOpSeconds = 31.4;
+        answers[0].Item3!.OldestSlowOp = "OsdOpWrite v1.0 from node.2.1, pg 1.3 active: replicas not acked: osd.3";
+        answers[2].Item3!.SlowOps = 1;
+        answers[2].Item3!.OldestSlowOpSeconds = 95;
+        answers[2].Item3!.OldestSlowOp = "OsdOpRead v1.7 from node.1.1, pg 1.5 peering: waiting for peering";
+        var check = Assert.Single(StorageReport.Build(map, null, answers).HealthChecks());
+        Assert.Equal(("warn", "SLOW_OPS"), (check.Severity, check.Code));
+        Assert.StartsWith("3 slow op(s), oldest one blocked for 95 s on osd.3 (OsdOpRead v1.7 from node.1.1, pg 1.5 peering: waiting for peering)", check.Message);
+        Assert.Contains("daemons with slow ops: osd.3, osd.1", check.Message);
+    }
+
+    [Fact]
     public void Undersized_pgs_count_missing_copies_as_degraded_objects_and_warn()
     {
         var map = Map(7, downNodes: 3);

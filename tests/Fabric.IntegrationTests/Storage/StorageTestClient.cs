@@ -1,5 +1,6 @@
 using Fabric.Client.Objects;
 using Fabric.Client.Volumes;
+using Fabric.Core.Map;
 using Fabric.IntegrationTests.Support;
 using Fabric.Membership.Client;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -45,6 +46,18 @@ public sealed class StorageTestClient : IAsyncDisposable
         string? snap = at < 0 ? null : name[(at + 1)..];
         await _watcher.WaitUntilAsync(m => m.Volumes.Any(v => v.Name == volume && (snap is null || v.Snapshots.Any(s => s.Name == snap))), timeout.Token);
         return VolumeClient.Open(Client, name, out var error, maxInFlight: maxInFlight) ?? throw new InvalidOperationException(error);
+    }
+
+    /// <summary>The indexes of the volume's objects whose PG <paramref name="node"/> leads (by this client's map).</summary>
+    public IReadOnlyList<int> ObjectsLedBy(VolumeClient volume, string node)
+    {
+        var map = Client.Map;
+        var pool = map.Pools.Single(p => p.Id == map.FindVolume(volume.VolumeId)!.PoolId);
+        var placement = Fabric.Core.Placement.PlacementMap.Build(map);
+        uint id = map.Nodes.Single(n => n.Name == node).Id;
+        return Enumerable.Range(0, (int)(volume.SizeBytes / volume.ObjectSize))
+            .Where(i => placement.Get(Fabric.Core.Placement.PlacementMap.ObjectToPg(pool, VolumeClient.ObjectName(volume.VolumeId, (ulong)i)))!.Primary == (int)id)
+            .ToList();
     }
 
     public async ValueTask DisposeAsync()
