@@ -265,12 +265,7 @@ public sealed class BlockPart : INodePart
         {
             var entry = table.Remove(request.Volume);
             if (entry is null) return new UnexportNbdReply { Removed = false };
-            if (entry.Cached is { } cached)
-            {
-                await cached.FlushAsync(cancellationToken).ConfigureAwait(false);
-                await cached.DisposeAsync().ConfigureAwait(false);
-            }
-            if (entry.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
+            await entry.CloseAsync().ConfigureAwait(false);
             if (entry.Locked)
             {
                 var error = await FlushAndReleaseLockAsync(request.Volume, NbdExportHolder, cancellationToken).ConfigureAwait(false);
@@ -325,8 +320,7 @@ public sealed class BlockPart : INodePart
         {
             foreach (var entry in _table.List())
             {
-                if (entry.Cached is { } cached) await cached.DisposeAsync().ConfigureAwait(false);
-                if (entry.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
+                await entry.CloseAsync().ConfigureAwait(false);
                 if (entry.Locked) await FlushAndReleaseLockAsync(entry.Volume, NbdExportHolder, CancellationToken.None).ConfigureAwait(false);
             }
         }

@@ -19,7 +19,16 @@ public sealed class NbdExportTable(IBlockVolumeProvider volumes, BlockCache? cac
 
     /// <param name="Cached">The export's cached volume (writable exports on a node with a cache), owned by the entry.</param>
     /// <param name="Held">A handle the export keeps open (writable exports on a node with a write cache), owned by the entry.</param>
-    public sealed record Entry(string Volume, bool ReadOnly, bool Locked, IBlockVolume? Cached = null, IBlockVolume? Held = null);
+    public sealed record Entry(string Volume, bool ReadOnly, bool Locked, IBlockVolume? Cached = null, IBlockVolume? Held = null)
+    {
+        /// <summary>Gives back the volume the export kept open (a write cache behind it is written back as its client
+        /// closes; whoever releases the lock flushes the volume first, NodeVolumeProvider.FlushAsync).</summary>
+        public async ValueTask CloseAsync()
+        {
+            if (Cached is not null) await Cached.DisposeAsync().ConfigureAwait(false);
+            if (Held is not null) await Held.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The entry for a new export: with the cache, its cached volume is opened now (null + error when the volume cannot be opened).</summary>
     public async ValueTask<(Entry? Entry, string? Error)> PrepareAsync(string volume, bool readOnly, bool locked, CancellationToken cancellationToken)
