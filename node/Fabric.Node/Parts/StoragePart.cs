@@ -18,6 +18,7 @@ namespace Fabric.Node.Parts;
 public sealed class StoragePart : INodePart
 {
     private OsdHost? _osd;
+    private Metrics.StorageMetrics? _metrics;
     private NodeContext? _node;
     /// <summary>Orders a rejoin against the end of start: either the rejoin sees the OSD started and forwards its
     /// incarnation, or start, after it, reads the membership's incarnation, which the rejoin set before it was raised.</summary>
@@ -66,6 +67,7 @@ public sealed class StoragePart : INodePart
             _detail = e.Message;
             throw;
         }
+        _metrics = new Metrics.StorageMetrics(_osd.Id, _osd.Perf);
         node.Maps.MapChanged += OnMap;
         if (node.Maps.Current is { } current) _osd.OnMap(current);
         lock (_incarnationGate) _forwardRejoins = true;
@@ -95,6 +97,7 @@ public sealed class StoragePart : INodePart
             _node.Maps.MapChanged -= OnMap;
             _node.Membership.Rejoined -= OnRejoined;
         }
+        _metrics?.Dispose();
         if (_osd is not null) await _osd.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using Fabric.Client.Messaging;
 using Fabric.Core.Placement;
@@ -114,12 +115,14 @@ public sealed partial class OsdCore
         AppendLog(pg, op.Entry, batch);
         PersistInfo(pg, batch);
         ulong session = op.Session;
+        long received = Stopwatch.GetTimestamp();
         _env.Commit(batch, () =>
         {
             pg.DurableVersion = Math.Max(pg.DurableVersion, version);
             if (pg.Session == session)
             {
                 Send(from, StorageMessageType.MsgRepOpReply, new RepOpReply { Pg = op.Pg, Session = session, Version = version, ObjectMissing = !clean });
+                Perf.ReplicaCommit.RecordSince(received);
             }
         });
     }

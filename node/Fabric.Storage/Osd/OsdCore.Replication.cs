@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Fabric.Client.Messaging;
 using Fabric.Core.Placement;
 using Fabric.Proto;
@@ -167,12 +168,6 @@ public sealed partial class OsdCore
             Reply(op, OsdStatus.Ok, ObjectFamily.ReadHead(_store, pg.Packed, c.Object)?.Version ?? 0, 0, true, ReadOnlySpan<byte>.Empty);
             return;
         }
-        IStoreBatch batch = _store.CreateBatch();
-        ReadOnlySpan<byte> data = entry.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp ? op.Data.Span : default;
-        bool clean = ApplyEntryData(pg, entry, data, batch);
-        AppendLog(pg, entry, batch);
-        PersistInfo(pg, batch);
-        EntryCreated?.Invoke(entry);
         var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs, ReplyVersion = barrier ? barrierFor : version };
         foreach (int member in pg.Mapping!.Acting)
         {
@@ -185,13 +180,27 @@ public sealed partial class OsdCore
         }
         pg.ObjectWrites[c.Object] = pg.ObjectWrites.GetValueOrDefault(c.Object) + 1;
         ulong session = pg.Session;
-        _env.Commit(batch, () => OnWriteAck(pg, session, version, _osd));
+        // The replicas first: their path (network, apply, sync, reply) is the longer one, and our own apply and
+        // commit (~80 µs at 4 KiB here) now overlap it instead of preceding it. Their replies are events after
+        // this one, so nothing they carry can be handled before our batch is committed below.
+        write.StartTimestamp = Stopwatch.GetTimestamp();
         var repOp = new RepOp { Pg = pg.Packed, Session = session, PrevVersion = prev, Entry = entry };
+        ReadOnlySpan<byte> data = entry.Kind is OsdOpKind.OsdOpWrite or OsdOpKind.OsdOpCopyUp ? op.Data.Span : default;
         DataBuffer payload = data.Length > 0 ? op.Data : DataBuffer.Empty;
         foreach (int member in pg.Mapping.Acting)
         {
             Send(member, StorageMessageType.MsgRepOp, repOp, payload);
         }
+        if (op.ReceivedTimestamp != 0)
+        {
+            Perf.WritePrepare.RecordSince(op.ReceivedTimestamp);
+        }
+        IStoreBatch batch = _store.CreateBatch();
+        bool clean = ApplyEntryData(pg, entry, data, batch);
+        AppendLog(pg, entry, batch);
+        PersistInfo(pg, batch);
+        EntryCreated?.Invoke(entry);
+        _env.Commit(batch, () => OnWriteAck(pg, session, version, _osd));
         if (!clean)
         {
             // Our own copy had a bad block: it is now missing here and is recovered from a replica.
@@ -229,7 +238,10 @@ public sealed partial class OsdCore
         {
             return;
         }
-        write.Waiting.Remove(osd);
+        if (write.Waiting.Remove(osd))
+        {
+            (osd == _osd ? Perf.LocalCommit : Perf.ReplicaAck).RecordSince(write.StartTimestamp);
+        }
         if (write.Waiting.Count > 0)
         {
             return;
@@ -421,7 +433,7 @@ public sealed partial class OsdCore
     /// <summary>Answers with read data by reference (large reads are not copied again).</summary>
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, DataBuffer data)
     {
-        Untrack(op);
+        Untrack(op, status);
         if (op.OnDone is not null)
         {
             Reply(op, status, version, size, exists, ReadOnlySpan<byte>.Empty);
@@ -453,7 +465,7 @@ public sealed partial class OsdCore
 
     private void Reply(PendingClientOp op, OsdStatus status, ulong version, ulong size, bool exists, ReadOnlySpan<byte> data, string error = "")
     {
-        Untrack(op);
+        Untrack(op, status);
         if (op.OnDone is not null)
         {
             op.Data.Release();

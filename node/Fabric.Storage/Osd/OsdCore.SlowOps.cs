@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Fabric.Client.Objects;
 using Fabric.Core.Collections;
@@ -89,11 +90,19 @@ public sealed partial class OsdCore
     private void Track(PendingClientOp op)
     {
         op.ReceivedMs = _env.NowMs;
+        op.ReceivedTimestamp = Stopwatch.GetTimestamp();
         _unanswered.AddNewest(op);
     }
 
     /// <summary>Called by every reply; the OSD's own ops (snap trim) were never tracked, and removing them does nothing.</summary>
-    private void Untrack(PendingClientOp op) => _unanswered.Remove(op);
+    private void Untrack(PendingClientOp op, OsdStatus status)
+    {
+        _unanswered.Remove(op);
+        if (op.ReceivedTimestamp != 0 && status == OsdStatus.Ok)
+        {
+            (op.IsWrite ? Perf.WriteOp : Perf.ReadOp).RecordSince(op.ReceivedTimestamp);
+        }
+    }
 
     private SlowOsdOp Describe(PendingClientOp op, long now)
     {

@@ -67,6 +67,9 @@ public sealed partial class OsdCore
     /// <summary>Client ops completed (stat).</summary>
     public long ClientOps { get; private set; }
 
+    /// <summary>Latency per stage of the ops this OSD served (written on the loop; readable from any thread).</summary>
+    public OsdPerfCounters Perf { get; } = new();
+
     public long RecoveredObjects { get; private set; }
 
     /// <summary>Called with every log entry this OSD creates as primary, before it is replicated

@@ -120,6 +120,9 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
 
     public IPEndPoint LocalEndpoint => _messenger.LocalEndpoint;
 
+    /// <summary>Latency per stage (written on the loop, readable from any thread).</summary>
+    public OsdPerfCounters Perf => Core.Perf;
+
     public long NowMs => (long)_time.GetElapsedTime(_startTimestamp).TotalMilliseconds;
 
     public Task StartAsync(CancellationToken cancellationToken = default)
@@ -296,7 +299,12 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     /// <summary>One sync; a failed one (its writes are never acknowledged: their clients wait and retry) is logged.</summary>
     private bool Sync()
     {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         bool synced = _store.SyncWritten();
+        if (synced)
+        {
+            Core.Perf.StoreSync.RecordSince(start);
+        }
         if (_store is RocksDbObjectStore rocks && rocks.SyncFailures != _syncFailuresSeen)
         {
             _syncFailuresSeen = rocks.SyncFailures;

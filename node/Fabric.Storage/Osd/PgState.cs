@@ -157,6 +157,8 @@ internal sealed class PendingClientOp(long connection, string client, ClientOp o
     // Slow-op tracking (OsdCore.SlowOps.cs): plain fields, and the list links in the base class, so tracking
     // allocates nothing per op.
     public long ReceivedMs;
+    /// <summary>When it was received, as a Stopwatch timestamp, for the latency counters (0 for the OSD's own ops).</summary>
+    public long ReceivedTimestamp;
     /// <summary>Threshold multiples of its age already reported (once per crossing).</summary>
     public int SlowReports;
 
@@ -180,6 +182,9 @@ internal sealed class InFlightWrite(PendingClientOp op, PgLogEntry entry, ulong 
     public List<PendingClientOp> Duplicates { get; } = new();
 
     public long SentMs { get; set; }
+
+    /// <summary>When its replicated ops were first sent (Stopwatch timestamp), for the latency counters.</summary>
+    public long StartTimestamp { get; set; }
 
     /// <summary>The version the client is told: the entry's own, or for a barrier the logged write's.</summary>
     public ulong ReplyVersion { get; set; }

@@ -97,6 +97,21 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
             var after = await http.GetStringAsync(metrics);
             Assert.Contains("fabric_block_write_cache_dirty_bytes{volume=\"cachedsnap\"} 0", after);
             Assert.Contains("fabric_block_write_cache_writeback_bytes_total{volume=\"cachedsnap\"} 65536", after);
+            // The write-back went through the OSDs, whose latency counters show it: at its primary a replicated
+            // write with a p50, at a replica a replicated commit (OsdPerfCounters on /metrics).
+            long writes = 0, replicaCommits = 0;
+            for (int node = 0; node < 3; node++)
+            {
+                var text = await http.GetStringAsync($"http://{Cluster.Address(node)}:9100/metrics");
+                writes += StageCount(text, "write");
+                replicaCommits += StageCount(text, "replica_commit");
+                if (StageCount(text, "write") > 0)
+                {
+                    Assert.Matches(@"(?m)^fabric_osd_op_latency_quantile_seconds\{osd=""\d+"",quantile=""0.5"",stage=""write""\} [0-9.eE-]+$", text);
+                }
+            }
+            Assert.True(writes >= 1, "no OSD counted a replicated write");
+            Assert.True(replicaCommits >= 1, $"{writes} writes but no replicated commit counted");
             var snap = (string)(await ExportAsync("cachedsnap@s", "--read-only", "--node", "n2"))["unix_uri"]!;
             await using (var reader = new QemuIoSession(snap, readOnly: true))
             {
@@ -226,4 +241,8 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
         await process.WaitForExitAsync(cts.Token);
         Assert.True(process.ExitCode == 0, $"{program} {string.Join(' ', args)} failed ({process.ExitCode}): {await stderr}{await stdout}");
     }
+
+    private static long StageCount(string metrics, string stage) =>
+        System.Text.RegularExpressions.Regex.Matches(metrics, $@"(?m)^fabric_osd_ops_total\{{osd=""\d+"",stage=""{stage}""\}} (\d+)$")
+            .Sum(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
 }
