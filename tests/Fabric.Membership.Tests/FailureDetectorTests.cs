@@ -167,4 +167,54 @@ public sealed class FailureDetectorTests
         var reply = h.Monitor.Heartbeat(new HeartbeatRequest { NodeId = first.NodeId, Incarnation = first.Incarnation });
         Assert.False(reply.Known);
     }
+    [Fact]
+    public void Heartbeats_reports_and_joins_on_many_threads_while_the_tick_evaluates_neither_throw_nor_lose_a_node()
+    {
+        // The monitor calls the detector from RPC threads (heartbeats, reports, joins) and from its tick at once.
+        var h = new MonitorHarness(graceMs: 3000);
+        var nodes = Enumerable.Range(1, 40).Select(i => h.Join($"n{i}", $"127.0.1.{i}:7000")).ToArray();
+        var detector = h.Monitor.Detector;
+        var map = h.Map;
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        using var stop = new CancellationTokenSource();
+        var threads = Enumerable.Range(0, 6).Select(t => new Thread(() =>
+        {
+            try
+            {
+                for (int round = 0; !stop.IsCancellationRequested; round++)
+                {
+                    foreach (var node in nodes)
+                    {
+                        detector.OnHeartbeat(node.NodeId, node.Incarnation);
+                        // New entries too (ids the map does not know yet), as joins and reports of strangers make.
+                        detector.OnPeerReport(node.NodeId, (uint)(1000 + t * 100_000 + round % 5000), "stress");
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        try
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                Assert.Empty(detector.Evaluate(map));
+                if (i % 100 == 0)
+                {
+                    detector.Reset(map);
+                }
+                _ = detector.IsHeldDown(nodes[i % nodes.Length].NodeId);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            threads.ForEach(t => t.Join());
+        }
+        Assert.Empty(failures);
+        Assert.Empty(detector.Evaluate(map));
+    }
 }
