@@ -58,6 +58,9 @@ internal sealed class OsdPair
 
     public List<ClientOpReply> Replies { get; } = new();
 
+    /// <summary>The data of replies that carried some, by transaction id.</summary>
+    public Dictionary<ulong, byte[]> ReadData { get; } = new();
+
     public OsdCore Core(int id) => _members[id].Core;
 
     /// <summary>A name whose PG osd.1 leads once both OSDs are up (with osd.2 down it leads every PG).</summary>
@@ -104,6 +107,30 @@ internal sealed class OsdPair
         data.Release();
         Pump();
         return op;
+    }
+
+    /// <summary>A client read from osd.1 with the current map epoch; returns the op as sent (its data: <see cref="ReadData"/>).</summary>
+    public ClientOp Read(string name, int length)
+    {
+        var op = new ClientOp
+        {
+            Tid = ++_tid, RequestSeq = _tid, MapEpoch = Map.Epoch, Pool = 1, PgSeed = PgOf(name).Seed, Object = name,
+            Kind = OsdOpKind.OsdOpRead, Length = (uint)length,
+        };
+        Core(1).OnClientMessage(Connection, StorageMessageType.MsgClientOp, op, DataBuffer.Empty);
+        Pump();
+        return op;
+    }
+
+    /// <summary>A client's resend of <paramref name="op"/> (same request id, a new transaction id) with
+    /// <paramref name="data"/>, which the OSD takes a reference of; returns the copy as sent.</summary>
+    public ClientOp Resend(ClientOp op, DataBuffer data)
+    {
+        ClientOp copy = op.Clone();
+        copy.Tid = ++_tid;
+        Core(1).OnClientMessage(Connection, StorageMessageType.MsgClientOp, copy, data);
+        Pump();
+        return copy;
     }
 
     /// <summary>Moves time and ticks both OSDs.</summary>
@@ -180,8 +207,15 @@ internal sealed class OsdPair
 
         public void SendToOsd(int osd, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) => pair.Send(id, osd, type, header, data);
 
-        public void SendToClient(long connection, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data) =>
-            pair.Replies.Add((ClientOpReply)header);
+        public void SendToClient(long connection, StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
+        {
+            var reply = (ClientOpReply)header;
+            pair.Replies.Add(reply);
+            if (data.Length > 0)
+            {
+                pair.ReadData[reply.Tid] = data.ToArray();
+            }
+        }
 
         // Durable at once, but the callback is queued like the host's posted one (no re-entry into the core).
         public void Commit(IStoreBatch batch, Action? onDurable) =>

@@ -63,12 +63,40 @@ public sealed partial class OsdCore
         {
             return;
         }
+        if (SupersedeEarlierCopy(op))
+        {
+            return;
+        }
         if (pg.Phase != PgPhase.Active)
         {
             pg.Waiting.Enqueue(op);
             return;
         }
         Dispatch(pg, op);
+    }
+
+    /// <summary>Resends of ops that this OSD still held, merged into the copy it held (<see cref="PendingClientOp.TakeOver"/>).</summary>
+    public long MergedResends { get; private set; }
+
+    /// <summary>
+    /// A client resends an op it got no answer for (same request id, new transaction id) every few seconds. When this
+    /// OSD still holds an earlier copy (queued behind peering, a missing object, a scrub; or a write in flight),
+    /// the new copy takes the earlier one's place instead of queueing beside it: true when it did, and the new copy
+    /// is done with. Not for a copy of another object or kind (a client bug or an impostor: handled on its own), nor
+    /// for one that names a map this OSD has not seen (it waits for the map first, then comes here again).
+    /// </summary>
+    private bool SupersedeEarlierCopy(PendingClientOp op)
+    {
+        if (op.Client.Length == 0 || !_unansweredByRequest.TryGetValue((op.Client, op.Op.RequestSeq), out PendingClientOp? earlier) || earlier == op
+            || earlier.Op.Object != op.Op.Object || earlier.Op.Kind != op.Op.Kind)
+        {
+            return false;
+        }
+        earlier.TakeOver(op);
+        _unanswered.Remove(op);
+        op.Data.Release();
+        MergedResends++;
+        return true;
     }
 
     private void Dispatch(PgState pg, PendingClientOp op)
@@ -169,6 +197,7 @@ public sealed partial class OsdCore
             return;
         }
         var write = new InFlightWrite(op, entry, prev) { SentMs = _env.NowMs, ReplyVersion = barrier ? barrierFor : version };
+        op.Started = true;
         foreach (int member in pg.Mapping!.Acting)
         {
             write.Waiting.Add(member);
@@ -358,6 +387,7 @@ public sealed partial class OsdCore
         var ops = new List<PendingClientOp>();
         foreach (InFlightWrite write in pg.InFlight.Values)
         {
+            write.Op.Started = false; // Started again from the queue, with a new entry.
             ops.Add(write.Op);
             ops.AddRange(write.Duplicates);
         }

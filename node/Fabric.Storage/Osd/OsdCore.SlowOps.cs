@@ -22,6 +22,9 @@ public sealed partial class OsdCore
 {
     private readonly ILogger _logger;
     private readonly IntrusiveList<PendingClientOp> _unanswered = new();
+
+    /// <summary>The unanswered ops of identified clients by request id: the first copy of each request.</summary>
+    private readonly Dictionary<(string Client, ulong Seq), PendingClientOp> _unansweredByRequest = new();
     private long _nextSlowCheckMs;
 
     /// <summary>The age of the oldest client op accepted and not answered (zero when none is).</summary>
@@ -92,12 +95,21 @@ public sealed partial class OsdCore
         op.ReceivedMs = _env.NowMs;
         op.ReceivedTimestamp = Stopwatch.GetTimestamp();
         _unanswered.AddNewest(op);
+        if (op.Client.Length > 0)
+        {
+            // The first copy of a request stays the one found here; a resend supersedes into it (SupersedeEarlierCopy).
+            _unansweredByRequest.TryAdd((op.Client, op.Op.RequestSeq), op);
+        }
     }
 
     /// <summary>Called by every reply; the OSD's own ops (snap trim) were never tracked, and removing them does nothing.</summary>
     private void Untrack(PendingClientOp op, OsdStatus status)
     {
         _unanswered.Remove(op);
+        if (op.Client.Length > 0 && _unansweredByRequest.TryGetValue((op.Client, op.Op.RequestSeq), out PendingClientOp? indexed) && indexed == op)
+        {
+            _unansweredByRequest.Remove((op.Client, op.Op.RequestSeq));
+        }
         if (op.ReceivedTimestamp != 0 && status == OsdStatus.Ok)
         {
             (op.IsWrite ? Perf.WriteOp : Perf.ReadOp).RecordSince(op.ReceivedTimestamp);

@@ -143,13 +143,38 @@ internal sealed class PgState
 /// <summary>A client request held by the primary until it can run.</summary>
 internal sealed class PendingClientOp(long connection, string client, ClientOp op, DataBuffer data) : IntrusiveListNode<PendingClientOp>
 {
-    public long Connection { get; } = connection;
+    /// <summary>Where the reply goes: the connection of the newest copy of the request (a resend retargets it).</summary>
+    public long Connection { get; private set; } = connection;
 
     public string Client { get; } = client;
 
-    public ClientOp Op { get; } = op;
+    public ClientOp Op { get; private set; } = op;
 
-    public DataBuffer Data { get; } = data;
+    public DataBuffer Data { get; private set; } = data;
+
+    /// <summary>A write whose replication started (it is some InFlightWrite's op): its entry and data are fixed.</summary>
+    public bool Started;
+
+    /// <summary>
+    /// A resend of this request (same client, same request id) arrived while this copy waits: the newer copy takes
+    /// this one's place in whatever queue holds it, so a PG stuck for minutes holds one copy per request, not one
+    /// per resend (each with its data: 4 MiB writes resent every few seconds would fill the node's memory). A
+    /// started write keeps its op and data, which its replication already uses: only the reply goes to the newer
+    /// copy's connection and transaction id. The newer copy gives up its data and must not be used further.
+    /// </summary>
+    public void TakeOver(PendingClientOp newer)
+    {
+        Connection = newer.Connection;
+        if (Started)
+        {
+            Op.Tid = newer.Op.Tid;
+            return;
+        }
+        Op = newer.Op;
+        Data.Release();
+        Data = newer.Data;
+        newer.Data = DataBuffer.Empty;
+    }
 
     /// <summary>For the OSD's own operations (snap trim): called with the result instead of a reply.</summary>
     public Action<OsdStatus>? OnDone { get; init; }
