@@ -23,6 +23,7 @@ public static class Program
         root.Subcommands.Add(PoolCommands.Create(globals));
         root.Subcommands.Add(VolumeCommands.Create(globals));
         root.Subcommands.Add(PgCommands.Create(globals));
+        root.Subcommands.Add(OsdCommands.Create(globals));
         root.Subcommands.Add(NetCommands.Create(globals));
         root.Subcommands.Add(VmCommands.Create(globals));
         root.Subcommands.Add(ImageCommands.Create(globals));

@@ -33,6 +33,16 @@ public class OsdPerfCountersTests
         // Each stage lies inside the whole: the write's p50 bounds its parts (one sample each).
         Assert.True(p.WritePrepare.PercentileMicros(1) <= p.WriteOp.PercentileMicros(1));
         Assert.True(p.ReplicaAck.PercentileMicros(1) <= p.WriteOp.PercentileMicros(1));
+        // `fabric osd perf` reads the same counters from the OSD's status: every stage in order, counted or not.
+        OsdStatusReply status = await cluster.Hosts[primary].OsdStatusAsync(new OsdStatusRequest());
+        Assert.Equal(p.Stages().Select(s => s.Stage), status.Stages.Select(s => s.Stage));
+        OsdStageLatency write = status.Stages.Single(s => s.Stage == "write");
+        Assert.Equal(1UL, write.Count);
+        Assert.Equal(p.WriteOp.SumMicros / 1e6, write.SumSeconds);
+        Assert.Equal(p.WriteOp.PercentileMicros(0.5) / 1e6, write.P50Seconds);
+        Assert.Equal(p.WriteOp.PercentileMicros(0.99) / 1e6, write.P99Seconds);
+        Assert.Equal(2UL, status.Stages.Single(s => s.Stage == "write_replica_ack").Count);
+        Assert.Equal(0UL, status.Stages.Single(s => s.Stage == "replica_commit").Count);
         foreach ((int id, OsdHost host) in cluster.Hosts.Where(h => h.Key != primary))
         {
             // A replica records its commit just after sending its reply, so the client can be answered first.

@@ -31,4 +31,18 @@ public static class StorageAdminClient
             return (null, null, $"{e.StatusCode}: {e.Detail}");
         }
     }
+
+    /// <summary>Only the node's OSD status (`fabric osd perf`): without the PG listing, which scans the store.</summary>
+    public static async Task<(OsdStatusReply? Status, string? Error)> StatusAsync(NodeInfo node, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var channel = new RpcChannel(node.GrpcAddress, new RpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
+            return (await channel.UnaryAsync(OsdStatusMethod, new OsdStatusRequest(), CallOptions.WithTimeout(CallTimeout, cancellationToken)).ConfigureAwait(false), null);
+        }
+        catch (RpcException e)
+        {
+            return (null, $"{e.StatusCode}: {e.Detail}");
+        }
+    }
 }

@@ -1,10 +1,11 @@
 using System.Buffers.Binary;
+using Fabric.Core.Time;
 using Fabric.Proto;
 using Fabric.Storage.Store;
 
 namespace Fabric.Storage.Osd;
 
-/// <summary>Status snapshots for `fabric pg list`, `fabric status` and the admin service.</summary>
+/// <summary>Status snapshots for `fabric pg list`, `fabric status`, `fabric osd perf` and the admin service.</summary>
 public sealed partial class OsdCore
 {
     public ListPgsReply ListPgs(ListPgsRequest request)
@@ -50,6 +51,18 @@ public sealed partial class OsdCore
                 reply.OldestSlowOpSeconds = oldest.Age.TotalSeconds;
                 reply.OldestSlowOp = $"{oldest.Kind} {oldest.Object} from {oldest.Client}, pg {oldest.Pg} {oldest.PgState}: {oldest.Detail}";
             }
+        }
+        // Every stage, counted or not: `fabric osd perf` then shows the same columns for an idle OSD as for a busy one.
+        foreach ((string stage, LatencyHistogram histogram) in Perf.Stages())
+        {
+            reply.Stages.Add(new OsdStageLatency
+            {
+                Stage = stage,
+                Count = (ulong)histogram.Count,
+                SumSeconds = histogram.SumMicros / 1e6,
+                P50Seconds = histogram.PercentileMicros(0.5) / 1e6,
+                P99Seconds = histogram.PercentileMicros(0.99) / 1e6,
+            });
         }
         foreach (PgState pg in _pgs.Values)
         {

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.RegularExpressions;
 using Fabric.Cli.Local;
 using Fabric.Core.Io;
 using Fabric.IntegrationTests.Support;
@@ -8,7 +9,8 @@ namespace Fabric.IntegrationTests.Storage;
 
 /// <summary>
 /// The storage verbs of the real `fabric` CLI against real node processes: pools and volumes, a 256 MiB
-/// import/export round trip (also with a node down), and I/O below min_replicas: with two of three nodes
+/// import/export round trip (also with a node down), `fabric osd perf` after it (every OSD, with the import's
+/// writes counted; a down one listed as down), and I/O below min_replicas: with two of three nodes
 /// down a write waits (neither fails nor is acknowledged) and completes when one node returns.
 /// </summary>
 public sealed class StorageCliTests(ITestOutputHelper output)
@@ -24,7 +26,7 @@ public sealed class StorageCliTests(ITestOutputHelper output)
         """;
 
     [Fact]
-    public async Task Pool_and_volume_verbs_import_export_with_a_node_down_and_writes_wait_below_min_replicas()
+    public async Task Pool_volume_and_osd_perf_verbs_import_export_with_a_node_down_and_writes_wait_below_min_replicas()
     {
         await using var cluster = TestCluster.Create(extra: Pool);
         await cluster.UpAsync();
@@ -83,10 +85,36 @@ public sealed class StorageCliTests(ITestOutputHelper output)
         output.WriteLine($"import 256 MiB: {(double)imported["seconds"]!:0.0} s");
         await AssertExportEqualsAsync(cluster, "disk", imageData, "export with every node up");
 
-        // ---- with n3 killed: export again while it is down ----
+        // ---- osd perf: the import's writes, counted per stage by every OSD ----
+        var perf = (await cluster.CliJsonAsync("osd", "perf")).AsArray();
+        var nodes = (await cluster.CliJsonAsync("node", "list")).AsArray();
+        Assert.Equal(nodes.Select(n => (int)n!["id"]!).Order(), perf.Select(o => (int)o!["osd"]!)); // every OSD, sorted by id
+        Assert.Equal(cluster.Nodes.Order(), perf.Select(o => (string)o!["node"]!).Order());
+        Assert.All(perf, o => Assert.True((bool)o!["reachable"]!, $"osd.{o["osd"]} did not answer: {o["error"]}"));
+        Assert.True(perf.Sum(o => (long)o!["stages"]!["write"]!["count"]!) >= 1, $"no OSD counted a client write after a 256 MiB import: {perf.ToJsonString()}");
+        Assert.Contains(perf, o => (long)o!["stages"]!["replica_commit"]!["count"]! >= 1);
+        Assert.All(perf, o => Assert.True((long)o!["stages"]!["write"]!["count"]! == 0 || (double)o["stages"]!["write"]!["p50_ms"]! > 0, $"osd.{o["osd"]} counted writes of 0 ms"));
+        var perfTable = await cluster.CliAsync("osd", "perf");
+        Assert.True(perfTable.ExitCode == 0, perfTable.ToString());
+        output.WriteLine(perfTable.Stdout);
+        Assert.Matches(@"(?m)^\s*OSD\s+NODE\s+WRITES\s+WRITE P50 MS\s", perfTable.Stdout);
+        foreach (var o in perf)
+        {
+            Assert.Single(Regex.Matches(perfTable.Stdout, $@"(?m)^\s*{(int)o!["osd"]!}\s+{(string)o["node"]!}\s+{(long)o["stages"]!["write"]!["count"]!}\s+\d"));
+        }
+
+        // ---- with n3 killed: export again while it is down; osd perf still lists it, as down ----
         cluster.Kill9("n3");
         await WaitNodesDownAsync(cluster, "n3");
         await AssertExportEqualsAsync(cluster, "disk", imageData, "export with n3 down");
+        var perfDown = (await cluster.CliJsonAsync("osd", "perf")).AsArray();
+        Assert.Equal(perf.Count, perfDown.Count);
+        var n3 = perfDown.Single(o => (string)o!["node"]! == "n3")!;
+        Assert.False((bool)n3["up"]!);
+        Assert.Equal("node is down", (string)n3["error"]!);
+        var downTable = await cluster.CliAsync("osd", "perf");
+        Assert.True(downTable.ExitCode == 0, downTable.ToString());
+        Assert.Matches($@"(?m)^\s*{(int)n3["osd"]!}\s+n3\s+down\s", downTable.Stdout);
 
         // ---- n2 down too: one replica left, below min_replicas 2: a write waits ----
         await using var storage = await StorageTestClient.OpenAsync(cluster);
