@@ -368,7 +368,7 @@ public static class VmCommands
         ["vcpus"] = v.Spec.Vcpus,
         ["memory_bytes"] = v.Spec.MemoryBytes,
         ["pinned_node"] = v.Spec.Node.Length > 0 ? v.Spec.Node : null,
-        ["disks"] = new JsonArray(v.Spec.Disks.Select(d => (JsonNode)new JsonObject { ["volume"] = d.Volume, ["transport"] = d.Transport, ["read_only"] = d.ReadOnly }).ToArray()),
+        ["disks"] = new JsonArray(v.Spec.Disks.Select(d => (JsonNode)new JsonObject { ["volume"] = d.Volume, ["transport"] = d.Transport, ["read_only"] = d.ReadOnly, ["cache"] = d.Cache.Length > 0 ? d.Cache : "default" }).ToArray()),
         ["nics"] = new JsonArray(v.Spec.Nics.Select(n => (JsonNode)new JsonObject { ["network"] = n.Network, ["mac"] = n.Mac, ["ip"] = n.Ip }).ToArray()),
         ["ha"] = v.Spec.Ha,
         ["restart"] = v.Spec.Restart,
@@ -424,7 +424,7 @@ public static class VmCommands
             o.Line($"  state:    {vm.State.StateText()}{(vm.StateReason.Length > 0 ? $" ({vm.StateReason})" : "")}; wanted {(vm.WantRunning ? "running" : "stopped")}");
             o.Line($"  node:     {node?.Name ?? "(not placed)"}{(vm.Spec.Node.Length > 0 ? $" (pinned to {vm.Spec.Node})" : "")}");
             o.Line($"  size:     {vm.Spec.Vcpus} vCPU, {Units.Bytes(vm.Spec.MemoryBytes)}");
-            foreach (var d in vm.Spec.Disks) o.Line($"  disk:     {d.Volume} ({(d.Transport.Length > 0 ? d.Transport : "vhost-user")}{(d.ReadOnly ? ", read-only" : "")})");
+            foreach (var d in vm.Spec.Disks) o.Line($"  disk:     {d.Volume} ({(d.Transport.Length > 0 ? d.Transport : "vhost-user")}{(d.ReadOnly ? ", read-only" : "")}{(d.Cache.Length > 0 ? $", cache {d.Cache}" : "")})");
             foreach (var n in vm.Spec.Nics) o.Line($"  nic:      {n.Network} {n.Mac} {n.Ip}");
             o.Line($"  boot:     {(vm.Spec.BootFromDisk ? "first disk" : vm.Spec.Kernel)}");
             if (live is not null)

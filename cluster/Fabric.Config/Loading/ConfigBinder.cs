@@ -2,6 +2,7 @@ using System.Net;
 using Fabric.Config.Model;
 using Fabric.Config.Toml;
 using Fabric.Config.Validation;
+using Fabric.Core.Io;
 using Fabric.Core.Units;
 
 namespace Fabric.Config.Loading;
@@ -659,13 +660,14 @@ internal sealed class ConfigBinder
         var volume = table.Name("volume", required: true);
         var transport = table.Choice("transport", Transports) ?? DiskTransport.VhostUser;
         var readOnly = table.Boolean("read_only") ?? false;
+        var cache = table.Choice("cache", DiskCacheModes.All) ?? DiskCacheMode.Default;
         table.ReportUnknownKeys();
         if (volume is null || table.HasErrors)
         {
             return null;
         }
 
-        return new VmDiskConfig { Volume = volume, Transport = transport, ReadOnly = readOnly, Source = table.Source() };
+        return new VmDiskConfig { Volume = volume, Transport = transport, ReadOnly = readOnly, Cache = cache, Source = table.Source() };
     }
 
     private static VmNicConfig? BindNic(TableReader table)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Fabric.Config.Model;
+using Fabric.Core.Io;
 using Fabric.Proto;
 
 namespace Fabric.Config.Plan;
@@ -129,6 +130,7 @@ public static class ConfigMapping
             Volume = disk.Volume,
             Transport = disk.Transport == DiskTransport.Nbd ? "nbd" : "vhost-user",
             ReadOnly = disk.ReadOnly,
+            Cache = disk.Cache.ToMapText(),
         }));
         spec.Nics.AddRange(vm.Nics.Select(nic => new VmNic
         {

@@ -525,7 +525,8 @@ public static class ConfigPlanner
             "[" + string.Join(", ", spec.Disks.Select(disk =>
                 disk.Volume
                 + (disk.Transport is "" or "vhost-user" ? string.Empty : $" ({disk.Transport})")
-                + (disk.ReadOnly ? " (read-only)" : string.Empty))) + "]";
+                + (disk.ReadOnly ? " (read-only)" : string.Empty)
+                + (disk.Cache.Length > 0 ? $" (cache {disk.Cache})" : string.Empty))) + "]";
 
         private static string DescribeNics(VmSpec spec) =>
             "[" + string.Join(", ", spec.Nics.Select(nic =>

@@ -16,7 +16,12 @@ public interface IBlockVolumeProvider
 /// <param name="Exclusive">Take the volume's exclusive lock (the writer of a VM disk).</param>
 /// <param name="ReadOnly">Open for reading only.</param>
 /// <param name="Holder">Who holds it (VM name, tool): shown by `fabric volume lock ls`.</param>
-public readonly record struct VolumeOpenOptions(bool Exclusive = false, bool ReadOnly = false, string Holder = "");
+/// <param name="Cache">
+/// The user's cache mode. A write-through handle (<see cref="DiskCacheMode.WriteThrough"/>, <see cref="DiskCacheMode.None"/>)
+/// completes every write only once it is durable on every replica, even where other handles of the volume share a
+/// write cache; providers without a cache are write-through for every mode.
+/// </param>
+public readonly record struct VolumeOpenOptions(bool Exclusive = false, bool ReadOnly = false, string Holder = "", DiskCacheMode Cache = DiskCacheMode.Default);
 
 public readonly record struct OpenVolumeResult(IBlockVolume? Volume, string? Error)
 {

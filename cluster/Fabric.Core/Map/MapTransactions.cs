@@ -1,4 +1,5 @@
 using System.Net;
+using Fabric.Core.Io;
 using Fabric.Proto;
 
 namespace Fabric.Core.Map;
@@ -573,6 +574,7 @@ public static class MapTransactions
             if (map.FindVolume(disk.Volume) is null) return Error(MapErrorKind.NotFound, $"VM {spec.Name}: volume {disk.Volume} does not exist (create it first: fabric volume create {disk.Volume} --size ...)");
             if (!seenVolumes.Add(disk.Volume)) return Error(MapErrorKind.Invalid, $"VM {spec.Name}: volume {disk.Volume} is listed twice");
             if (disk.Transport is not ("" or "vhost-user" or "nbd")) return Error(MapErrorKind.Invalid, $"VM {spec.Name}: disk transport '{disk.Transport}' must be vhost-user or nbd");
+            if (!DiskCacheModes.TryParse(disk.Cache, out _)) return Error(MapErrorKind.Invalid, $"VM {spec.Name}: disk {disk.Volume} cache '{disk.Cache}' must be one of {DiskCacheModes.Expected}");
             foreach (var other in map.VmsUsingVolume(disk.Volume))
             {
                 if (other != self && !disk.ReadOnly)

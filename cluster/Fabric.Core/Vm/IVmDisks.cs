@@ -1,3 +1,5 @@
+using Fabric.Core.Io;
+
 namespace Fabric.Core.Vm;
 
 /// <summary>
@@ -23,7 +25,10 @@ public interface IVmDisks
 
 /// <param name="ExportId">Unique on the node, e.g. "vm1-disk0-g7".</param>
 /// <param name="Transport">"vhost-user" or "nbd".</param>
-public sealed record DiskExportRequest(string ExportId, string VolumeName, string Transport, bool ReadOnly, bool TakeLock, string Holder);
+/// <param name="Holder">Who uses the disk (the VM's name): shown with the volume's lock and in the node's log.</param>
+/// <param name="Cache">The disk's cache mode (its <c>[[vm.disk]]</c> <c>cache</c> key), passed to the volume provider.</param>
+public sealed record DiskExportRequest(
+    string ExportId, string VolumeName, string Transport, bool ReadOnly, bool TakeLock, string Holder, DiskCacheMode Cache = DiskCacheMode.Default);
 
 /// <param name="SocketPath">The unix socket QEMU connects to.</param>
 /// <param name="NbdExportName">For NBD: the export name to ask for.</param>

@@ -105,7 +105,7 @@ public sealed class BlockExports : IVmDisks, IAsyncDisposable
                 return new(null, null, $"export '{request.ExportId}' already exists on this node");
             }
             var opened = await _provider.OpenAsync(request.VolumeName,
-                new VolumeOpenOptions(request.TakeLock, request.ReadOnly, request.Holder), cancellationToken).ConfigureAwait(false);
+                new VolumeOpenOptions(request.TakeLock, request.ReadOnly, request.Holder, request.Cache), cancellationToken).ConfigureAwait(false);
             if (opened.Volume is not { } volume)
             {
                 return new(null, null, $"cannot open volume '{request.VolumeName}': {opened.Error}");

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using Fabric.Core.Io;
 using Fabric.Core.Net;
 using Fabric.Core.Vm;
 using Fabric.Hypervisor.Guest;
@@ -123,7 +124,12 @@ public sealed class VmProcess
                 var transport = d.Transport is "" or "vhost-user" ? "vhost-user" : "nbd";
                 var exportId = $"{Name}-disk{i}-g{Generation}{(Incoming ? "-in" : "")}";
                 var takeLock = !Incoming && !d.ReadOnly;
-                var r = await _disks.ExportAsync(new DiskExportRequest(exportId, d.Volume, transport, d.ReadOnly, takeLock, Name), cancellationToken)
+                if (!DiskCacheModes.TryParse(d.Cache, out var cache))
+                {
+                    // The map refuses such specs; one written by a newer version must not run with a durability it did not ask for.
+                    return await FailLaunchAsync(VmErrorCode.InvalidSpec, $"disk {i} (volume '{d.Volume}'): cache '{d.Cache}' is not one of {DiskCacheModes.Expected}").ConfigureAwait(false);
+                }
+                var r = await _disks.ExportAsync(new DiskExportRequest(exportId, d.Volume, transport, d.ReadOnly, takeLock, Name, cache), cancellationToken)
                     .ConfigureAwait(false);
                 if (r.Error is not null || r.SocketPath is null)
                 {

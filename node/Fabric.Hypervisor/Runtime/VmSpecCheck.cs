@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Fabric.Core.Io;
 using Fabric.Proto;
 
 namespace Fabric.Hypervisor.Runtime;
@@ -33,6 +34,7 @@ public static class VmSpecCheck
             var d = spec.Disks[i];
             if (string.IsNullOrWhiteSpace(d.Volume)) return $"{who}: disk {i} names no volume";
             if (d.Transport is not ("" or "vhost-user" or "nbd")) return $"{who}: disk {i} transport '{d.Transport}' is not vhost-user or nbd";
+            if (!DiskCacheModes.TryParse(d.Cache, out _)) return $"{who}: disk {i} cache '{d.Cache}' is not one of {DiskCacheModes.Expected}";
             if (!volumes.Add(d.Volume)) return $"{who}: volume '{d.Volume}' is attached twice";
         }
         var portNames = new HashSet<string>(StringComparer.Ordinal);

@@ -70,7 +70,7 @@ public sealed class BlockPart : INodePart
             WriteBackOptions? writeBack = node.Node.WriteCache.Bytes > 0
                 ? new WriteBackOptions { MaxDirtyBytes = node.Node.WriteCache.Bytes, MaxDirtyAge = WriteCacheAge() }
                 : null;
-            _volumes = new NodeVolumeProvider(() => node.StorageClient, writeBack, _log);
+            _volumes = new NodeVolumeProvider(() => node.StorageClient, writeBack, _log, node.Node.Name);
             var volumes = _volumes;
             _locks = new MapVolumeLocks(node.Monitors, node.Maps, () => (node.NodeId, node.Membership.Incarnation), volumes.AdoptLock, _log);
             if (node.Node.BlockCache.Bytes > 0)

@@ -2,7 +2,6 @@ using Fabric.BlockBackend.Cache;
 using Fabric.Client.Objects;
 using Fabric.Client.Volumes;
 using Fabric.Core.Io;
-using Fabric.Proto;
 using Microsoft.Extensions.Logging;
 
 namespace Fabric.Node.Vms;
@@ -19,19 +18,33 @@ namespace Fabric.Node.Vms;
 /// acknowledged write). When the last handle goes, the cache is written back before the volume closes, and an
 /// open of the same volume meanwhile waits for that, so a new client never writes under the old one's data.
 /// Whoever releases the volume's lock calls <see cref="FlushAsync"/> first.
+/// <para>A handle opened write-through (<see cref="VolumeOpenOptions.Cache"/> "writethrough" or "none") still goes
+/// through that shared cache, so its reads see what the other handles here have in it, but every write it makes is
+/// sent with FUA: the cache writes back any cached blocks it overlaps and completes it only once it is durable on
+/// every replica. "writeback" on a node without a write cache runs write-through, with one warning per VM disk.</para>
 /// </remarks>
 public sealed class NodeVolumeProvider : IBlockVolumeProvider
 {
-    private readonly Func<ClusterClient> _client;
+    private readonly VolumeOpener _openVolume;
+    private readonly Func<IEnumerable<string>> _volumeNames;
     private readonly WriteBackOptions? _writeBack;
     private readonly ILogger? _logger;
+    private readonly string _nodeName;
+    private readonly HashSet<(string Holder, string Volume)> _warnedNoWriteCache = new();
     private readonly Dictionary<(string Name, bool ReadOnly), Shared> _open = new();
     private readonly Dictionary<(string Name, bool ReadOnly), Task<BlockIoStatus>> _closing = new();
     private readonly object _gate = new();
 
-    internal sealed class Shared(VolumeClient volume, IBlockVolume io, (string, bool) key)
+    /// <summary>A volume as the provider opens it: its I/O, its object size (no write-back crosses one), and how
+    /// its writes take the epoch of the lock this node holds (OSD-side fencing).</summary>
+    internal sealed record OpenedVolume(IBlockVolume Io, long ObjectSize, Action AdoptLock);
+
+    /// <summary>Opens a volume (the node: a <see cref="VolumeClient"/>; tests: memory volumes); null with the reason when it cannot.</summary>
+    internal delegate OpenedVolume? VolumeOpener(string volumeName, bool readOnly, out string? error);
+
+    internal sealed class Shared(OpenedVolume volume, IBlockVolume io, (string, bool) key)
     {
-        public VolumeClient Volume { get; } = volume;
+        public OpenedVolume Volume { get; } = volume;
 
         /// <summary>Where handles send I/O: the volume client, or the write cache in front of it.</summary>
         public IBlockVolume Io { get; } = io;
@@ -42,12 +55,28 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
 
     /// <param name="client">The node's storage client (created on first use).</param>
     /// <param name="writeBack">The node's write cache per writable volume; null: writes go straight to the cluster.</param>
-    public NodeVolumeProvider(Func<ClusterClient> client, WriteBackOptions? writeBack = null, ILogger? logger = null)
+    /// <param name="nodeName">The node's name in the cluster file, for the fixes its warnings suggest.</param>
+    public NodeVolumeProvider(Func<ClusterClient> client, WriteBackOptions? writeBack = null, ILogger? logger = null, string nodeName = "")
+        : this(OpenFromCluster(client), () => client().Map.Volumes.Select(v => v.Name), writeBack, logger, nodeName)
     {
-        _client = client;
+    }
+
+    /// <summary>The seam under the public constructor: where volumes come from and which exist.</summary>
+    internal NodeVolumeProvider(VolumeOpener openVolume, Func<IEnumerable<string>> volumeNames, WriteBackOptions? writeBack, ILogger? logger, string nodeName = "")
+    {
+        _openVolume = openVolume;
+        _volumeNames = volumeNames;
         _writeBack = writeBack;
         _logger = logger;
+        _nodeName = nodeName;
     }
+
+    private static VolumeOpener OpenFromCluster(Func<ClusterClient> client) =>
+        (string volumeName, bool readOnly, out string? error) =>
+        {
+            var volume = VolumeClient.Open(client(), volumeName, out error, readOnly: readOnly);
+            return volume is null ? null : new OpenedVolume(volume, volume.ObjectSize, () => volume.AdoptLock());
+        };
 
     /// <summary>Volumes with at least one open handle (for status).</summary>
     public int OpenCount
@@ -66,7 +95,7 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
     {
         lock (_gate)
         {
-            return _open.Values.Where(s => s.Io is WriteBackVolume).Select(s => (s.Volume.Name, (WriteBackVolume)s.Io)).ToList();
+            return _open.Values.Where(s => s.Io is WriteBackVolume).Select(s => (s.Key.Item1, (WriteBackVolume)s.Io)).ToList();
         }
     }
 
@@ -76,6 +105,8 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
         while (true)
         {
             Task<BlockIoStatus>? closing = null;
+            NodeVolume? handle = null;
+            var cached = false;
             lock (_gate)
             {
                 if (_closing.TryGetValue(key, out var pending))
@@ -87,32 +118,59 @@ public sealed class NodeVolumeProvider : IBlockVolumeProvider
                 {
                     if (!_open.TryGetValue(key, out var shared))
                     {
-                        var volume = VolumeClient.Open(_client(), volumeName, out var error, readOnly: options.ReadOnly);
+                        var volume = _openVolume(volumeName, options.ReadOnly, out var error);
                         if (volume is null) return OpenVolumeResult.Fail(error ?? $"volume '{volumeName}' cannot be opened");
                         // Writes carry the lock epoch of the client (OSD-side fencing): a lock this node took before the
                         // volume was opened (an NBD export) is adopted now; one taken after, through AdoptLock.
                         if (!options.ReadOnly) volume.AdoptLock();
-                        IBlockVolume io = volume;
-                        if (_writeBack is not null && !volume.ReadOnly)
+                        IBlockVolume io = volume.Io;
+                        if (_writeBack is not null && !volume.Io.ReadOnly)
                         {
-                            io = new WriteBackVolume(volume, _writeBack with { SplitBytes = volume.ObjectSize }, ownsInner: true, _logger);
+                            io = new WriteBackVolume(volume.Io, _writeBack with { SplitBytes = volume.ObjectSize }, ownsInner: true, _logger);
                         }
                         shared = new Shared(volume, io, key);
                         _open[key] = shared;
                     }
                     shared.Handles++;
-                    return OpenVolumeResult.Ok(new NodeVolume(this, shared, options.Holder));
+                    // Only the shared write cache can hold a write back; without it every write is durable when it completes.
+                    cached = shared.Io is WriteBackVolume;
+                    handle = new NodeVolume(this, shared, options.Holder, writeThrough: cached && options.Cache.WritesThrough());
                 }
             }
+            if (handle is not null)
+            {
+                if (options.Cache == DiskCacheMode.WriteBack && !options.ReadOnly && !cached)
+                {
+                    WarnNoWriteCache(options.Holder, volumeName);
+                }
+                return OpenVolumeResult.Ok(handle);
+            }
             // The previous client of this volume is still writing its cache back: open after it is done.
-            await closing.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await closing!.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyList<string>>(_volumeNames().Order(StringComparer.Ordinal).ToList());
+
+    /// <summary>
+    /// A disk asked for "writeback" on a node without <c>write_cache</c>: it runs write-through (slower than the
+    /// operator expects, never less durable). Said once per VM and volume, not at every start or migration.
+    /// </summary>
+    private void WarnNoWriteCache(string holder, string volumeName)
     {
-        ClusterMap map = _client().Map;
-        return ValueTask.FromResult<IReadOnlyList<string>>(map.Volumes.Select(v => v.Name).Order(StringComparer.Ordinal).ToList());
+        if (_logger is null) return;
+        lock (_warnedNoWriteCache)
+        {
+            if (!_warnedNoWriteCache.Add((holder, volumeName))) return;
+        }
+        var node = _nodeName.Length > 0 ? $"node {_nodeName}" : "this node";
+        var table = _nodeName.Length > 0 ? $"the [[node]] table of {_nodeName}" : "this node's [[node]] table";
+        _logger.LogWarning(
+            "VM {Vm} asks for cache = \"writeback\" on its disk {Volume}, but {Node} has no write cache, so the disk runs write-through " +
+            "(every write waits until it is durable on every replica). To cache its writes, set write_cache (e.g. write_cache = \"32MiB\") in {Table} " +
+            "and restart the node; or set cache = \"writethrough\" on the disk to say that is intended",
+            holder.Length > 0 ? holder : "(unnamed)", volumeName, node, table);
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using Fabric.BlockBackend.Cache;
 using Fabric.BlockBackend.Exports;
 using Fabric.BlockBackend.Tests.Support;
 using Fabric.BlockBackend.Volumes;
+using Fabric.Core.Io;
 using Fabric.Core.Vm;
 
 namespace Fabric.BlockBackend.Tests.Exports;
@@ -68,6 +69,38 @@ public sealed class BlockExportsTests(ITestOutputHelper output)
         // The VM stops on the destination: its export gives the lock back.
         await destination.RemoveAsync("vm1-disk0-g2", default);
         Assert.Equal(["acquire vm1-disk0", "release vm1-disk0", "acquire vm1-disk0", "release vm1-disk0"], events);
+    }
+
+    /// <summary>Opens memory volumes and remembers the options of each open.</summary>
+    private sealed class RecordingProvider : IBlockVolumeProvider
+    {
+        private readonly MemoryVolumeProvider _volumes = new();
+
+        public List<VolumeOpenOptions> Opens { get; } = new();
+
+        public void Add(string name, long sizeBytes) => _volumes.Add(name, sizeBytes);
+
+        public ValueTask<OpenVolumeResult> OpenAsync(string volumeName, VolumeOpenOptions options, CancellationToken cancellationToken)
+        {
+            lock (Opens) Opens.Add(options);
+            return _volumes.OpenAsync(volumeName, options, cancellationToken);
+        }
+
+        public ValueTask<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => _volumes.ListAsync(cancellationToken);
+    }
+
+    [Fact]
+    public async Task A_disks_cache_mode_reaches_the_volume_provider()
+    {
+        using var dir = new TempDir();
+        var provider = new RecordingProvider();
+        provider.Add("v", MiB);
+        await using var exports = new BlockExports(provider, new BlockExportsOptions { SocketDirectory = dir["s"] });
+        Assert.Null((await exports.ExportAsync(new("e1", "v", "vhost-user", false, true, "vm1", DiskCacheMode.WriteThrough), default)).Error);
+        Assert.Null((await exports.ExportAsync(new("e2", "v", "vhost-user", true, false, "vm2"), default)).Error);
+        Assert.Equal(
+            [new VolumeOpenOptions(true, false, "vm1", DiskCacheMode.WriteThrough), new VolumeOpenOptions(false, true, "vm2", DiskCacheMode.Default)],
+            provider.Opens);
     }
 
     [Fact]

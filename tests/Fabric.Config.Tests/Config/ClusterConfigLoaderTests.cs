@@ -1,6 +1,7 @@
 using System.Net;
 using Fabric.Config.Loading;
 using Fabric.Config.Model;
+using Fabric.Core.Io;
 using Fabric.Core.Units;
 
 namespace Fabric.Config.Tests.Config;
@@ -153,6 +154,27 @@ public sealed class ClusterConfigLoaderTests
         Assert.Equal(1450, config.Networks[0].Mtu);
         Assert.Null(config.Networks[0].Gateway);
         Assert.Equal(ByteSize.FromMiB(4), config.Volumes[0].ObjectSize);
+    }
+
+    [Theory]
+    [InlineData("default", DiskCacheMode.Default)]
+    [InlineData("writeback", DiskCacheMode.WriteBack)]
+    [InlineData("writethrough", DiskCacheMode.WriteThrough)]
+    [InlineData("none", DiskCacheMode.None)]
+    public void EachDiskCacheModeLoads(string text, DiskCacheMode expected)
+    {
+        var result = SampleConfig.Load(SampleConfig.Edit("read_only = true", $"read_only = true\n  cache = \"{text}\""));
+        Assert.True(result.Succeeded, string.Join('\n', result.Problems));
+        var disks = result.Config!.FindVm("vm2")!.Disks;
+        Assert.Equal(("shared", expected), (disks[1].Volume, disks[1].Cache));
+        Assert.Equal(DiskCacheMode.Default, disks[0].Cache);
+    }
+
+    [Fact]
+    public void ADiskWithoutACacheKeyLetsTheNodeDecide()
+    {
+        var config = SampleConfig.Load().GetConfigOrThrow();
+        Assert.All(config.Vms.SelectMany(vm => vm.Disks), disk => Assert.Equal(DiskCacheMode.Default, disk.Cache));
     }
 
     [Theory]

@@ -242,6 +242,17 @@ public sealed class ConfigValidationTests
         ExpectError("failure_domain = \"host\"", "failure_domain = \"row\"", "pool[0].failure_domain", "one of \"host\", \"rack\"");
     }
 
+    [Fact]
+    public void ADiskCacheModeOutsideTheFourIsAnErrorListingThem()
+    {
+        var error = ExpectError("read_only = true", "read_only = true\n  cache = \"unsafe\"", "vm[1].disk[1].cache",
+            "expected one of \"default\", \"writeback\", \"writethrough\", \"none\", found \"unsafe\"", at: "cache");
+        Assert.Equal(11, error.Location.Column);
+        ExpectError("read_only = true", "read_only = true\n  cache = \"WriteBack\"", "vm[1].disk[1].cache",
+            "found \"WriteBack\" (values are lower case: \"writeback\")", at: "cache");
+        ExpectError("read_only = true", "read_only = true\n  cache = true", "vm[1].disk[1].cache", "one of \"default\", \"writeback\"", at: "cache");
+    }
+
     // ---- rules within one entry ----
 
     [Fact]

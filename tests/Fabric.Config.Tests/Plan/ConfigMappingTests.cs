@@ -1,6 +1,7 @@
 using System.Text;
 using Fabric.Config.Plan;
 using Fabric.Config.Tests.Config;
+using Fabric.Core.Io;
 
 namespace Fabric.Config.Tests.Plan;
 
@@ -75,6 +76,22 @@ public sealed class ConfigMappingTests
         var words = ConfigMapping.ToVmSpec(vm, Config).Cmdline.Split(' ');
         Assert.Contains("fabric.ip=10.10.0.11/24,10.20.0.12/24", words);
         Assert.Contains("fabric.gw=10.20.0.1", words);
+    }
+
+    [Theory]
+    [InlineData(DiskCacheMode.Default, "")]
+    [InlineData(DiskCacheMode.WriteBack, "writeback")]
+    [InlineData(DiskCacheMode.WriteThrough, "writethrough")]
+    [InlineData(DiskCacheMode.None, "none")]
+    public void ADisksCacheModeReachesTheMap(DiskCacheMode mode, string text)
+    {
+        var vm2 = Config.FindVm("vm2")!;
+        var vm = vm2 with { Disks = [vm2.Disks[0] with { Cache = mode }, vm2.Disks[1]] };
+        var spec = ConfigMapping.ToVmSpec(vm, Config);
+        Assert.Equal(("vm2-root", text), (spec.Disks[0].Volume, spec.Disks[0].Cache));
+        Assert.Equal("", spec.Disks[1].Cache); // left out: the node decides, as before the key existed
+        Assert.True(DiskCacheModes.TryParse(spec.Disks[0].Cache, out var back));
+        Assert.Equal(mode, back);
     }
 
     [Fact]

@@ -159,6 +159,29 @@ public sealed class ConfigPlannerTests
     }
 
     [Fact]
+    public void ADiskCacheModeChangeIsAnInPlaceVmUpdateTheMapKeeps()
+    {
+        var config = LoadSample();
+        var map = Apply(JoinedMap(config), ConfigPlanner.Plan(config, JoinedMap(config), PlanScope.Default));
+
+        var changed = LoadSample(SampleConfig.Edit("volume = \"vm2-root\"", "volume = \"vm2-root\"\n  cache = \"writethrough\""));
+        var plan = ConfigPlanner.Plan(changed, map, PlanScope.Default);
+        Assert.Contains("~ vm vm2: disks [vm2-root, shared (nbd) (read-only)] -> [vm2-root (cache writethrough), shared (nbd) (read-only)]", Lines(plan));
+        var applied = Apply(map, plan);
+        Assert.Equal("writethrough", applied.Vms.Single(vm => vm.Spec.Name == "vm2").Spec.Disks[0].Cache);
+        AssertNothingToDo(changed, applied);
+
+        // A text no node understands never reaches the map (a client that skipped the config's check).
+        var spec = applied.Vms.Single(vm => vm.Spec.Name == "vm2").Spec.Clone();
+        spec.Disks[0].Cache = "unsafe";
+        var update = new MapTransaction { BaseEpoch = applied.Epoch };
+        update.Changes.Add(new MapChange { VmUpdate = new VmUpdate { Name = "vm2", Spec = spec, Fields = { "spec" } } });
+        var refused = MapTransactions.Apply(applied, update, 3_000);
+        Assert.False(refused.Ok);
+        Assert.Contains("disk vm2-root cache 'unsafe' must be one of \"default\", \"writeback\", \"writethrough\", \"none\"", refused.Error!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RefusedChangesAreErrorsAndMakeNoChanges()
     {
         var config = LoadSample();

@@ -34,6 +34,19 @@ public class VmSpecCheckTests : IDisposable
         Assert.Null(VmSpecCheck.Validate(Good(), _options));
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("default")]
+    [InlineData("writeback")]
+    [InlineData("writethrough")]
+    [InlineData("none")]
+    public void Every_disk_cache_mode_passes(string cache)
+    {
+        var s = Good();
+        s.Disks[0].Cache = cache;
+        Assert.Null(VmSpecCheck.Validate(s, _options));
+    }
+
     public static TheoryData<string, string> Bad => new()
     {
         { "name", "not valid" },
@@ -42,6 +55,7 @@ public class VmSpecCheckTests : IDisposable
         { "vcpus", "more than 64" },
         { "volume-twice", "attached twice" },
         { "transport", "not vhost-user or nbd" },
+        { "cache", "disk 0 cache 'unsafe' is not one of \"default\", \"writeback\", \"writethrough\", \"none\"" },
         { "mac", "is not like" },
         { "mac-twice", "used by two NICs" },
         { "ip", "not an address with a prefix" },
@@ -65,6 +79,7 @@ public class VmSpecCheckTests : IDisposable
             case "vcpus": s.Vcpus = 65; break;
             case "volume-twice": s.Disks.Add(new VmDisk { Volume = "v1" }); break;
             case "transport": s.Disks[0].Transport = "iscsi"; break;
+            case "cache": s.Disks[0].Cache = "unsafe"; break;
             case "mac": s.Nics[0].Mac = "52:54:00:00:00"; break;
             case "mac-twice": s.Nics[0].Mac = "52:54:00:00:00:01"; s.Nics.Add(new VmNic { Network = "n2", Mac = "52:54:00:00:00:01" }); break;
             case "ip": s.Nics[0].Ip = "10.0.0.2"; break;
