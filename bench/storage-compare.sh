@@ -99,10 +99,17 @@ run_fabric() {
   done
   echo "storage-compare: Fabric: filling the volume" >&2
   fabric_cli volume import bench "$WORK/fill.raw" >"$WORK/fabric-fill.log" 2>&1 || echo "fabric fill failed: see $WORK/fabric-fill.log" >&2
+  # The OSDs' latency counters before and after each workload (fabric osd perf): the report shows where a
+  # workload's time went, per stage, from the difference.
+  fabric_cli osd perf --json >"$RESULTS/fabric-perf-start.json" 2>/dev/null || true
+  local before="$RESULTS/fabric-perf-start.json"
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
     fabric_cli volume bench bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" --seconds "$SECONDS_PER" --json \
       >"$RESULTS/fabric-$name.json" 2>"$RESULTS/fabric-$name.err" || echo "fabric $name failed" >&2
+    fabric_cli osd perf --json >"$RESULTS/fabric-perf-$name.json" 2>/dev/null || true
+    cp "$before" "$RESULTS/fabric-perf-before-$name.json" 2>/dev/null || true
+    before="$RESULTS/fabric-perf-$name.json"
   done
   local rss=0 r pid
   for i in 1 2 3; do
@@ -168,4 +175,32 @@ def rss(side):
         return None
 fr, cr = rss("fabric"), rss("ceph")
 print(f"| max node/OSD RSS (MiB) | {fr if fr is None else round(fr)} | {cr if cr is None else round(cr)} | | Fabric <= 512 |")
+# Where Fabric's time went in each workload: the mean of each OSD stage over the workload (all OSDs together),
+# from the counters' difference before and after it (fabric osd perf --json).
+def stage_totals(path):
+    try:
+        totals = {}
+        for osd in json.load(open(path)):
+            for stage, v in (osd.get("stages") or {}).items():
+                c, s = totals.get(stage, (0, 0.0))
+                totals[stage] = (c + v["count"], s + v["count"] * v["mean_ms"])
+        return totals
+    except Exception:
+        return None
+stages = ["write", "write_prepare", "write_local_commit", "write_replica_ack", "replica_commit", "read", "store_sync"]
+print()
+print("OSD stages, mean per op over each workload (us; fabric osd perf before and after it):")
+print()
+print("| workload | " + " | ".join(stages) + " |")
+print("|---|" + "---:|" * len(stages))
+for label, name in [("4M seq write", "seqwrite_4m"), ("4M seq read", "seqread_4m"), ("4K randwrite QD1", "randwrite_4k_qd1"),
+                    ("4K randwrite QD16", "randwrite_4k_qd16"), ("4K randread QD16", "randread_4k_qd16")]:
+    a, b = stage_totals(f"{d}/fabric-perf-before-{name}.json"), stage_totals(f"{d}/fabric-perf-{name}.json")
+    if a is None or b is None:
+        continue
+    cells = []
+    for st in stages:
+        c0, s0 = a.get(st, (0, 0.0)); c1, s1 = b.get(st, (0, 0.0))
+        cells.append("" if c1 - c0 <= 0 else f"{(s1 - s0) / (c1 - c0) * 1000:,.0f}")
+    print(f"| {label} | " + " | ".join(cells) + " |")
 PY
