@@ -75,6 +75,11 @@ public static class DiskCacheModes
         return false;
     }
 
+    /// <summary>The mode of a disk whose spec was checked already (VmSpecCheck on the node, MapTransactions in the map):
+    /// an unknown text here is a bug, not input.</summary>
+    public static DiskCacheMode FromCheckedText(string? text) =>
+        TryParse(text, out var mode) ? mode : throw new InvalidOperationException($"disk cache '{text}' reached a VM launch unchecked (VmSpecCheck refuses it)");
+
     /// <summary>True for the modes whose every write must be durable before it completes ("writethrough", "none").</summary>
     public static bool WritesThrough(this DiskCacheMode mode) => mode is DiskCacheMode.WriteThrough or DiskCacheMode.None;
 }

@@ -124,11 +124,8 @@ public sealed class VmProcess
                 var transport = d.Transport is "" or "vhost-user" ? "vhost-user" : "nbd";
                 var exportId = $"{Name}-disk{i}-g{Generation}{(Incoming ? "-in" : "")}";
                 var takeLock = !Incoming && !d.ReadOnly;
-                if (!DiskCacheModes.TryParse(d.Cache, out var cache))
-                {
-                    // The map refuses such specs; one written by a newer version must not run with a durability it did not ask for.
-                    return await FailLaunchAsync(VmErrorCode.InvalidSpec, $"disk {i} (volume '{d.Volume}'): cache '{d.Cache}' is not one of {DiskCacheModes.Expected}").ConfigureAwait(false);
-                }
+                // Checked when the VM was reserved (VmSpecCheck, before this process existed; Spec is its own clone).
+                var cache = DiskCacheModes.FromCheckedText(d.Cache);
                 var r = await _disks.ExportAsync(new DiskExportRequest(exportId, d.Volume, transport, d.ReadOnly, takeLock, Name, cache), cancellationToken)
                     .ConfigureAwait(false);
                 if (r.Error is not null || r.SocketPath is null)
