@@ -105,4 +105,72 @@ public sealed class ResentOpTests
         Assert.Equal(0, pair.Core(1).MergedResends);
         Assert.Equal(2, pair.Core(1).SlowOps(TimeSpan.Zero).Count);
     }
+
+    /// <summary>Another object of the same PG as <paramref name="name"/>.</summary>
+    private static string SamePgOther(OsdPair pair, string name)
+    {
+        for (int i = 0; ; i++)
+        {
+            string other = $"{name}-other-{i}";
+            if (pair.PgOf(other) == pair.PgOf(name))
+            {
+                return other;
+            }
+        }
+    }
+
+    [Fact]
+    public void A_copy_that_names_another_object_under_the_id_of_a_write_in_flight_is_refused_not_answered_as_its_duplicate()
+    {
+        var pair = new OsdPair(Options, new ListLogger());
+        string name = pair.ObjectLedBy1();
+        pair.Hold = (from, _, type) => from == 2 && type == StorageMessageType.MsgRepOpReply;
+        ClientOp first = pair.Write(name, 4096);
+        ClientOp impostor = first.Clone();
+        impostor.Object = SamePgOther(pair, name);
+        DataBuffer data = DataBuffer.CopyOf(new byte[4096]);
+        ClientOp sent = pair.Resend(impostor, data);
+        data.Release();
+
+        ClientOpReply refused = Assert.Single(pair.Replies);
+        Assert.Equal(sent.Tid, refused.Tid);
+        Assert.Equal(OsdStatus.Invalid, refused.Status);
+        Assert.Contains("request id", refused.Error);
+        Assert.Contains(name, refused.Error);
+
+        pair.Release();
+        Assert.Equal(2, pair.Replies.Count);
+        Assert.Equal(first.Tid, pair.Replies[1].Tid);
+        Assert.Equal(OsdStatus.Ok, pair.Replies[1].Status);
+    }
+
+    [Fact]
+    public void A_copy_that_names_another_object_under_the_id_of_a_logged_write_is_refused_and_writes_nothing()
+    {
+        var pair = new OsdPair(Options, new ListLogger());
+        string name = pair.ObjectLedBy1();
+        ClientOp first = pair.Write(name, 4096);
+        Assert.Equal(OsdStatus.Ok, Assert.Single(pair.Replies).Status);
+
+        ClientOp impostor = first.Clone();
+        impostor.Object = SamePgOther(pair, name);
+        DataBuffer data = DataBuffer.CopyOf(Enumerable.Repeat((byte)7, 4096).ToArray());
+        ClientOp sent = pair.Resend(impostor, data);
+        data.Release();
+        ClientOpReply refused = pair.Replies[^1];
+        Assert.Equal(sent.Tid, refused.Tid);
+        Assert.Equal(OsdStatus.Invalid, refused.Status);
+
+        // A true resend of the logged write is still answered as done.
+        DataBuffer again = DataBuffer.CopyOf(new byte[4096]);
+        ClientOp resent = pair.Resend(first, again);
+        again.Release();
+        Assert.Equal(resent.Tid, pair.Replies[^1].Tid);
+        Assert.Equal(OsdStatus.Ok, pair.Replies[^1].Status);
+
+        ClientOp read = pair.Read(impostor.Object, 4096);
+        ClientOpReply readReply = pair.Replies[^1];
+        Assert.Equal(read.Tid, readReply.Tid);
+        Assert.False(readReply.Exists);
+    }
 }

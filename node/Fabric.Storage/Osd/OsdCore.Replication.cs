@@ -3,6 +3,7 @@ using Fabric.Client.Messaging;
 using Fabric.Core.Placement;
 using Fabric.Proto;
 using Fabric.Storage.Store;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Storage.Osd;
 
@@ -107,6 +108,11 @@ public sealed partial class OsdCore
             var key = (op.Client, op.Op.RequestSeq);
             if (op.Client.Length > 0 && pg.InFlightByRequest.TryGetValue(key, out InFlightWrite? running))
             {
+                if (running.Op.Op.Object != name || running.Op.Op.Kind != op.Op.Kind)
+                {
+                    RefuseReusedRequestId(op, running.Op.Op.Object);
+                    return;
+                }
                 running.Duplicates.Add(op);
                 return;
             }
@@ -129,6 +135,11 @@ public sealed partial class OsdCore
             }
             if (op.Client.Length > 0 && pg.RequestIds.TryGetValue(key, out ulong done))
             {
+                if (LoggedObject(pg, done) is { } logged && logged != name)
+                {
+                    RefuseReusedRequestId(op, logged);
+                    return;
+                }
                 // A retry of a write already in the log and present on every acting member, but maybe
                 // not yet durable everywhere (recovery pushes, our own commit): answer after a no-op
                 // entry is durable on every member, which orders after all of that.
@@ -155,6 +166,45 @@ public sealed partial class OsdCore
             return;
         }
         DoRead(pg, op);
+    }
+
+    /// <summary>
+    /// A client's request id names one op: its resends repeat it. A copy that names another object (or kind) under
+    /// the id of a write this PG has in flight or in its log is a client bug or an impostor, not a resend; answering
+    /// it as a duplicate would acknowledge a write that never happened, so it is refused, and the logged write is
+    /// left alone.
+    /// </summary>
+    private void RefuseReusedRequestId(PendingClientOp op, string loggedObject)
+    {
+        _logger.LogWarning("osd.{Osd}: {Client} reused request id {Seq} for {Kind} of {Object}; it names a write of {Logged}: refused",
+            _osd, op.Client, op.Op.RequestSeq, op.Op.Kind, op.Op.Object, loggedObject);
+        Reply(op, OsdStatus.Invalid, 0, 0, false, ReadOnlySpan<byte>.Empty,
+            $"request id {op.Op.RequestSeq} of {op.Client} already names a write of {loggedObject}; a resend must repeat the op it resends (a new op needs a new request id)");
+    }
+
+    /// <summary>The object of the PG log entry at <paramref name="version"/>, if the log still holds it (the log is in version order).</summary>
+    private static string? LoggedObject(PgState pg, ulong version)
+    {
+        List<PgLogEntry> log = pg.Log;
+        int lo = 0, hi = log.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            ulong v = log[mid].Version;
+            if (v == version)
+            {
+                return log[mid].Object;
+            }
+            if (v < version)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return null;
     }
 
     /// <summary>Refuses a write that breaks the fencing rule (OsdCore.Fencing.cs); true when it did.</summary>

@@ -46,7 +46,7 @@ public sealed partial class OsdCore
     private long _recoveryTokens;
     private long _lastTickMs;
 
-    /// <param name="logger">Where slow ops are reported (<c>OsdCore.SlowOps.cs</c>); nothing else of the core logs.</param>
+    /// <param name="logger">Where slow ops (<c>OsdCore.SlowOps.cs</c>) and refused reuses of a request id are reported.</param>
     public OsdCore(int osd, IObjectStore store, IOsdEnvironment env, OsdOptions? options = null, ILogger? logger = null)
     {
         _osd = osd;
