@@ -49,7 +49,7 @@ public static class VmCommands
         var file = new Option<string?>("--file", "-f") { Description = "A TOML file of [[vm]] tables (the keys of cluster.example.toml's [[vm]])" };
         var memory = new Option<string>("--memory") { Description = "Memory, e.g. 256MiB", DefaultValueFactory = _ => "256MiB" };
         var vcpus = new Option<int>("--vcpus") { Description = "Virtual CPUs", DefaultValueFactory = _ => 1 };
-        var disk = new Option<string[]>("--disk") { Description = "A volume as a disk (repeatable; VOL:ro for read-only)", AllowMultipleArgumentsPerToken = false };
+        var disk = new Option<string[]>("--disk") { Description = "A volume as a disk (repeatable): VOL, VOL:ro for read-only, then ,cache=writeback|writethrough|none if wanted", AllowMultipleArgumentsPerToken = false };
         var nic = new Option<string[]>("--nic") { Description = "A NIC: net=NETWORK[,mac=MAC][,ip=ADDR/PREFIX] (repeatable)", AllowMultipleArgumentsPerToken = false };
         var image = new Option<string?>("--image") { Description = "Guest image (default: tiny, unless --kernel or --boot-from-disk)" };
         var bootFromDisk = new Option<bool>("--boot-from-disk") { Description = "Boot the first disk (BIOS) instead of a kernel" };

@@ -2,6 +2,7 @@ using System.Text;
 using Fabric.Config.Loading;
 using Fabric.Config.Model;
 using Fabric.Config.Plan;
+using Fabric.Core.Io;
 using Fabric.Core.Map;
 using Fabric.Core.Units;
 using Fabric.Proto;
@@ -34,6 +35,37 @@ public static class VmSpecs
         public bool BootFromDisk { get; init; }
     }
 
+    /// <summary>
+    /// One <c>--disk</c>: <c>VOL[:ro][,cache=MODE]</c>, the volume, optionally read-only, and optionally its cache
+    /// mode as a <c>[[vm.disk]]</c> table's <c>cache</c> key takes it (the option syntax of Proxmox's and
+    /// virt-install's disks).
+    /// </summary>
+    internal static VmDiskConfig ParseDisk(string d)
+    {
+        var parts = d.Split(',');
+        var readOnly = parts[0].EndsWith(":ro", StringComparison.Ordinal);
+        var volume = readOnly ? parts[0][..^3] : parts[0];
+        if (!MapTransactions.IsName(volume)) throw Usage($"--disk {d}: expected a volume name, then ':ro' for read-only and ',cache=MODE' if wanted (e.g. 'data:ro' or 'data,cache=writethrough')");
+        var cache = DiskCacheMode.Default;
+        bool cacheSet = false;
+        foreach (var option in parts.Skip(1))
+        {
+            const string cacheKey = "cache=";
+            if (!option.StartsWith(cacheKey, StringComparison.Ordinal))
+            {
+                throw Usage($"--disk {d}: unknown option '{option}'; the one option a disk takes is cache=MODE, with MODE one of {DiskCacheModes.Expected}");
+            }
+            if (cacheSet) throw Usage($"--disk {d}: cache is given twice; give it once");
+            var text = option[cacheKey.Length..];
+            if (text.Length == 0 || !DiskCacheModes.TryParse(text, out cache))
+            {
+                throw Usage($"--disk {d}: unknown cache mode '{text}'; expected one of {DiskCacheModes.Expected}");
+            }
+            cacheSet = true;
+        }
+        return new VmDiskConfig { Volume = volume, ReadOnly = readOnly, Cache = cache };
+    }
+
     public static VmSpec FromFlags(string name, Flags flags, ClusterMap map)
     {
         if (!MapTransactions.IsName(name)) throw Usage($"VM name '{name}' is not valid: use letters, digits, '-', '_' and '.' (1-63 characters)");
@@ -42,13 +74,7 @@ public static class VmSpecs
         if (flags.Vcpus is < 1 or > 64) throw Usage($"--vcpus {flags.Vcpus}: between 1 and 64");
         var stopTimeout = VmConfig.DefaultStopTimeout;
         if (flags.StopTimeout is { } text && !DurationText.TryParse(text, out stopTimeout, out var durationError)) throw Usage($"--stop-timeout: {durationError}");
-        var disks = flags.Disks.Select(d =>
-        {
-            var readOnly = d.EndsWith(":ro", StringComparison.Ordinal);
-            var volume = readOnly ? d[..^3] : d;
-            if (!MapTransactions.IsName(volume)) throw Usage($"--disk {d}: expected a volume name (add ':ro' for read-only)");
-            return new VmDiskConfig { Volume = volume, ReadOnly = readOnly };
-        }).ToList();
+        var disks = flags.Disks.Select(ParseDisk).ToList();
         var nics = flags.Nics.Select((n, i) => ParseNic(name, n, i)).ToList();
         if (flags.Image is not null && flags.Kernel is not null) throw Usage("set either --image or --kernel, not both");
         if (flags.BootFromDisk && (flags.Image is not null || flags.Kernel is not null)) throw Usage("--boot-from-disk boots the first disk: leave out --image and --kernel");

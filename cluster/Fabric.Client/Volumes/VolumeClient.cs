@@ -80,6 +80,9 @@ public sealed class VolumeClient : IBlockVolume
 
     public bool ReadOnly { get; }
 
+    /// <summary>False: every write completes only once durable on every replica of its object.</summary>
+    public bool VolatileWriteCache => false;
+
     /// <summary>
     /// Opens a volume by name from the client's newest map ("VOL@SNAP" opens a snapshot, read-only);
     /// null with a reason when it does not exist.

@@ -29,6 +29,14 @@ public interface IBlockVolume : IAsyncDisposable
 
     bool ReadOnly { get; }
 
+    /// <summary>
+    /// Whether a write may complete before it is durable on every replica (the volume has a volatile write cache
+    /// that <see cref="FlushAsync"/> writes back). Devices tell guests so: virtio-blk offers <c>F_FLUSH</c> only
+    /// for such a volume, so a guest sees a write-through disk as one and sends no flushes it does not need.
+    /// True unless the implementation knows better: a guest that flushes too often is only slower.
+    /// </summary>
+    bool VolatileWriteCache => true;
+
     ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken);
 
     ValueTask<BlockIoStatus> WriteAsync(long offset, ReadOnlyMemory<byte> source, bool fua, CancellationToken cancellationToken);

@@ -62,6 +62,9 @@ public sealed class CachedBlockVolume : IBlockVolume
 
     public bool ReadOnly => _inner.ReadOnly;
 
+    /// <summary>The volume's own: this cache holds only what the volume acknowledged.</summary>
+    public bool VolatileWriteCache => _inner.VolatileWriteCache;
+
     public bool Enabled => _enabled;
 
     /// <summary>Blocks served from the cache / read from the volume by this volume.</summary>

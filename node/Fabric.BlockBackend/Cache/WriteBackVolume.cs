@@ -111,6 +111,9 @@ public sealed class WriteBackVolume : IBlockVolume
 
     public bool ReadOnly => _inner.ReadOnly;
 
+    /// <summary>True: writes complete once cached, and become durable at the next flush.</summary>
+    public bool VolatileWriteCache => true;
+
     /// <summary>Acknowledged bytes not yet handed to the volume.</summary>
     public long DirtyBytes
     {

@@ -60,7 +60,10 @@ internal sealed class VhostUserBlkSession : IDisposable
             _queues[i] = new Virtqueue(this, i);
         }
         _offeredFeatures =
-            1UL << VirtioBlk.FeatureSegMax | 1UL << VirtioBlk.FeatureBlkSize | 1UL << VirtioBlk.FeatureFlush |
+            1UL << VirtioBlk.FeatureSegMax | 1UL << VirtioBlk.FeatureBlkSize |
+            // No volatile cache, no F_FLUSH: the guest then runs the disk write-through (Linux shows
+            // queue/write_cache "write through") and sends no flushes. A FLUSH sent anyway is still served.
+            (volume.VolatileWriteCache ? 1UL << VirtioBlk.FeatureFlush : 0) |
             1UL << VirtioBlk.FeatureDiscard | 1UL << VirtioBlk.FeatureWriteZeroes |
             (options.NumQueues > 1 ? 1UL << VirtioBlk.FeatureMq : 0) |
             (ReadOnly ? 1UL << VirtioBlk.FeatureRo : 0) |

@@ -40,6 +40,9 @@ public sealed class NodeVolume : IBlockVolume
 
     public bool ReadOnly => _shared.Io.ReadOnly;
 
+    /// <summary>False for a write-through handle or a node without a write cache: each write is durable when it completes.</summary>
+    public bool VolatileWriteCache => !_writeThrough && _shared.Io.VolatileWriteCache;
+
     public ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         _shared.Io.ReadAsync(offset, destination, cancellationToken);
 

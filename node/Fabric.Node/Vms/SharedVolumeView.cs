@@ -11,6 +11,8 @@ public sealed class SharedVolumeView(IBlockVolume inner) : IBlockVolume
     public int LogicalBlockSize => inner.LogicalBlockSize;
     public bool ReadOnly => inner.ReadOnly;
 
+    public bool VolatileWriteCache => inner.VolatileWriteCache;
+
     public ValueTask<BlockIoStatus> ReadAsync(long offset, Memory<byte> destination, CancellationToken cancellationToken) =>
         inner.ReadAsync(offset, destination, cancellationToken);
 

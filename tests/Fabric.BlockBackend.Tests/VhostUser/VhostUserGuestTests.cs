@@ -68,6 +68,46 @@ public sealed class VhostUserGuestTests(ITestOutputHelper output)
         Assert.DoesNotContain(log.Lines, l => l.Contains("closing session", StringComparison.Ordinal) && !l.Contains("front-end closed", StringComparison.Ordinal));
     }
 
+    // For each disk: its serial (GET_ID), the cache type the guest's block layer chose, then a write with fsync.
+    private const string CacheTypeWorkload = """
+        set -e
+        for d in vda vdb; do
+          echo "$(cat /sys/block/$d/serial)=$(cat /sys/block/$d/queue/write_cache | tr ' ' '-')"
+          dd if=/dev/urandom of=/dev/$d bs=4k count=16 conv=fsync 2>/dev/null
+        done
+        """;
+
+    [Fact]
+    public async Task A_guest_runs_a_disk_without_a_volatile_cache_write_through_and_sends_it_no_flushes()
+    {
+        if (!Prerequisites.Have(output, "qemu-system-x86_64", "busybox", "cpio"))
+        {
+            return;
+        }
+        using var dir = new TempDir();
+        var log = new ListLogger(output);
+        var cached = new FlushCountingVolume(new MemoryBlockVolume("cached", 16 * MiB), volatileWriteCache: true);
+        var through = new FlushCountingVolume(new MemoryBlockVolume("through", 16 * MiB), volatileWriteCache: false);
+        await using var cachedServer = new VhostUserBlkServer(dir["cached.sock"], cached, new VhostUserBlkOptions { SerialId = "cached" }, log);
+        await using var throughServer = new VhostUserBlkServer(dir["through.sock"], through, new VhostUserBlkOptions { SerialId = "through" }, log);
+        cachedServer.Start();
+        throughServer.Start();
+        string[] disks =
+        [
+            "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
+            "-chardev", $"socket,id=c0,path={cachedServer.SocketPath}", "-device", "vhost-user-blk-pci,chardev=c0",
+            "-chardev", $"socket,id=c1,path={throughServer.SocketPath}", "-device", "vhost-user-blk-pci,chardev=c1",
+        ];
+        await using (var guest = await QemuGuest.StartAsync(output, CacheTypeWorkload, disks))
+        {
+            Assert.Equal(0, await guest.WaitForExitAsync(BootAndRun));
+            Assert.Equal("write-back", guest.Value("cached"));
+            Assert.Equal("write-through", guest.Value("through"));
+        }
+        Assert.True(cached.Flushes > 0, "the guest sent no flush to the disk with a volatile cache");
+        Assert.Equal(0, through.Flushes);
+    }
+
     private const string ChunkWorkload = """
         set -e
         dd if=/dev/urandom of=/tmp/src bs=64k count=96 2>/dev/null

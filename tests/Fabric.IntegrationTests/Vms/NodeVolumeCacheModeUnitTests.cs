@@ -70,6 +70,9 @@ public sealed class NodeVolumeCacheModeUnitTests
         Assert.NotNull(cache);
         Assert.True(disk.WritesThrough);
         Assert.False(tool.WritesThrough);
+        // What the disk's device tells the guest (virtio-blk F_FLUSH): only the cached handle has a volatile cache.
+        Assert.False(disk.VolatileWriteCache);
+        Assert.True(tool.VolatileWriteCache);
 
         Assert.Equal(BlockIoStatus.Ok, await disk.WriteAsync(0, Pattern(0xA1), fua: false, CancellationToken.None));
         Assert.Equal(Pattern(0xA1), OnBacking(0));
@@ -113,6 +116,7 @@ public sealed class NodeVolumeCacheModeUnitTests
         await using var disk = await OpenAsync(provider, "vm1", DiskCacheMode.WriteBack);
         var cache = provider.WriteCacheOf(VolumeName)!;
         Assert.False(disk.WritesThrough);
+        Assert.True(disk.VolatileWriteCache);
 
         Assert.Equal(BlockIoStatus.Ok, await disk.WriteAsync(0, Pattern(0x33), fua: false, CancellationToken.None));
         Assert.Equal(Block, cache.DirtyBytes);

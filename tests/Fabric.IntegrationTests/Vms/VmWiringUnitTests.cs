@@ -81,6 +81,34 @@ public sealed class VmWiringUnitTests : IDisposable
     }
 
     [Fact]
+    public void Cli_disks_take_a_cache_mode_as_the_config_key_does()
+    {
+        var map = new ClusterMap();
+        var spec = VmSpecs.FromFlags("vm5", new VmSpecs.Flags
+        {
+            Disks = ["root,cache=writethrough", "data:ro", "scratch,cache=writeback", "logs,cache=none"],
+        }, map);
+        Assert.Equal(["root", "data", "scratch", "logs"], spec.Disks.Select(d => d.Volume));
+        Assert.Equal(["writethrough", "", "writeback", "none"], spec.Disks.Select(d => d.Cache));
+        Assert.True(spec.Disks[1].ReadOnly);
+        Assert.False(spec.Disks[0].ReadOnly);
+        Assert.Equal("writethrough", VmSpecs.FromFlags("vm5", new VmSpecs.Flags { Disks = ["root:ro,cache=writethrough"] }, map).Disks[0].Cache);
+
+        foreach (var (disk, says) in new[]
+        {
+            ("root,cache=fast", "unknown cache mode 'fast'; expected one of \"default\", \"writeback\", \"writethrough\", \"none\""),
+            ("root,cache=", "unknown cache mode ''"),
+            ("root,discard=on", "unknown option 'discard=on'"),
+            ("root,cache=none,cache=writeback", "cache is given twice"),
+            (",cache=none", "expected a volume name"),
+        })
+        {
+            var bad = Assert.Throws<Fabric.Cli.CliException>(() => VmSpecs.FromFlags("vm5", new VmSpecs.Flags { Disks = [disk] }, map));
+            Assert.Contains($"--disk {disk}: {says}", bad.Message);
+        }
+    }
+
+    [Fact]
     public async Task Without_a_switch_a_nic_is_refused_with_the_reason()
     {
         ISwitchPorts ports = new NodeSwitchPorts(() => null);
