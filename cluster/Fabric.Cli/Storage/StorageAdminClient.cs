@@ -14,6 +14,9 @@ public static class StorageAdminClient
     private static readonly RpcMethod<OsdStatusRequest, OsdStatusReply> OsdStatusMethod =
         RpcMethod.From<OsdStatusRequest, OsdStatusReply>(StorageReflection.Descriptor, "fabric.StorageAdmin", "OsdStatus");
 
+    private static readonly RpcMethod<ListOsdOpsRequest, ListOsdOpsReply> ListOpsMethod =
+        RpcMethod.From<ListOsdOpsRequest, ListOsdOpsReply>(StorageReflection.Descriptor, "fabric.StorageAdmin", "ListOps");
+
     /// <summary>How long a node may take to answer before the CLI reports it as not answering.</summary>
     public static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(3);
 
@@ -39,6 +42,20 @@ public static class StorageAdminClient
         {
             using var channel = new RpcChannel(node.GrpcAddress, new RpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
             return (await channel.UnaryAsync(OsdStatusMethod, new OsdStatusRequest(), CallOptions.WithTimeout(CallTimeout, cancellationToken)).ConfigureAwait(false), null);
+        }
+        catch (RpcException e)
+        {
+            return (null, $"{e.StatusCode}: {e.Detail}");
+        }
+    }
+
+    /// <summary>The node's OSD's ops in flight (`fabric osd ops`).</summary>
+    public static async Task<(ListOsdOpsReply? Ops, string? Error)> ListOpsAsync(NodeInfo node, ListOsdOpsRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var channel = new RpcChannel(node.GrpcAddress, new RpcChannelOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
+            return (await channel.UnaryAsync(ListOpsMethod, request, CallOptions.WithTimeout(CallTimeout, cancellationToken)).ConfigureAwait(false), null);
         }
         catch (RpcException e)
         {

@@ -36,6 +36,7 @@ public sealed class StoragePart : INodePart
         server.AddService(Descriptor, binder => binder
             .Unary<ListPgsRequest, ListPgsReply>("ListPgs", (request, context) => Osd().ListPgsAsync(request, context.CancellationToken))
             .Unary<OsdStatusRequest, OsdStatusReply>("OsdStatus", (request, context) => Osd().OsdStatusAsync(request, context.CancellationToken))
+            .Unary<ListOsdOpsRequest, ListOsdOpsReply>("ListOps", (request, context) => Osd().ListOpsAsync(request, context.CancellationToken))
             .Unary<ScrubPgRequest, ScrubPgReply>("Scrub", (request, context) => Osd().ScrubAsync(request, context.CancellationToken))
             .Unary<ScrubPgRequest, ScrubPgReply>("DeepScrub", (request, context) => Osd().DeepScrubAsync(request, context.CancellationToken))
             .Unary<ScrubPgRequest, ScrubPgReply>("Repair", (request, context) => Osd().RepairAsync(request, context.CancellationToken))

@@ -76,6 +76,9 @@ public sealed partial class OsdCore
         Dispatch(pg, op);
     }
 
+    /// <summary>Ops refused because they reused the request id of another write (<see cref="RefuseReusedRequestId"/>).</summary>
+    public long RefusedRequestIds { get; private set; }
+
     /// <summary>Resends of ops that this OSD still held, merged into the copy it held (<see cref="PendingClientOp.TakeOver"/>).</summary>
     public long MergedResends { get; private set; }
 
@@ -176,6 +179,7 @@ public sealed partial class OsdCore
     /// </summary>
     private void RefuseReusedRequestId(PendingClientOp op, string loggedObject)
     {
+        RefusedRequestIds++;
         _logger.LogWarning("osd.{Osd}: {Client} reused request id {Seq} for {Kind} of {Object}; it names a write of {Logged}: refused",
             _osd, op.Client, op.Op.RequestSeq, op.Op.Kind, op.Op.Object, loggedObject);
         Reply(op, OsdStatus.Invalid, 0, 0, false, ReadOnlySpan<byte>.Empty,

@@ -44,6 +44,35 @@ public sealed partial class OsdCore
         return slow;
     }
 
+    /// <summary>How many ops <see cref="ListOps"/> returns when the request sets no limit.</summary>
+    public const int DefaultListedOps = 100;
+
+    /// <summary>
+    /// The ops of <see cref="SlowOps"/> for the ListOps RPC (`fabric osd ops`): at most the request's limit, the oldest,
+    /// with how many matched in all and the resend counters.
+    /// </summary>
+    public ListOsdOpsReply ListOps(ListOsdOpsRequest request)
+    {
+        double olderThan = double.IsFinite(request.OlderThanSeconds) ? Math.Max(0, request.OlderThanSeconds) : 0;
+        int limit = request.Limit == 0 ? DefaultListedOps : (int)Math.Min(request.Limit, 100_000);
+        IReadOnlyList<SlowOsdOp> ops = SlowOps(TimeSpan.FromSeconds(olderThan));
+        var reply = new ListOsdOpsReply
+        {
+            Osd = _osd, MapEpoch = _epoch, Matched = (uint)ops.Count, MergedResends = (ulong)MergedResends,
+            RefusedRequestIds = (ulong)RefusedRequestIds,
+        };
+        foreach (SlowOsdOp op in ops.Take(limit))
+        {
+            reply.Ops.Add(new OsdOpInFlight
+            {
+                Object = op.Object, Pg = op.Pg.ToString(), PgState = op.PgState, Client = op.Client, Tid = op.Tid,
+                Kind = OsdOpTexts.Kind(op.Kind), OpEpoch = op.OpEpoch, OsdEpoch = op.OsdEpoch, AgeSeconds = op.Age.TotalSeconds,
+                Wait = OsdOpTexts.Wait(op.Wait), Detail = op.Detail,
+            });
+        }
+        return reply;
+    }
+
     /// <summary>
     /// Logs, at Warning, each op whose age crossed another multiple of <see cref="OsdOptions.SlowOpMs"/> since it was
     /// last reported (at most <see cref="SlowOpThreshold.MaxLinesPerCheck"/> lines, oldest first), and a summary line

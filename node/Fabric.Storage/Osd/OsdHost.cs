@@ -163,6 +163,9 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     public Task<OsdStatusReply> OsdStatusAsync(OsdStatusRequest request, CancellationToken cancellationToken = default) =>
         Call(Core.GetStatus, cancellationToken);
 
+    public Task<ListOsdOpsReply> ListOpsAsync(ListOsdOpsRequest request, CancellationToken cancellationToken = default) =>
+        Call(() => Core.ListOps(request), cancellationToken);
+
     public Task<ScrubPgReply> ScrubAsync(ScrubPgRequest request, CancellationToken cancellationToken = default) =>
         Call(() => Core.RequestScrub(request, deep: false, repair: false), cancellationToken);
 

@@ -11,7 +11,8 @@ namespace Fabric.IntegrationTests.Storage;
 /// The storage verbs of the real `fabric` CLI against real node processes: pools and volumes, a 256 MiB
 /// import/export round trip (also with a node down), `fabric osd perf` after it (every OSD, with the import's
 /// writes counted; a down one listed as down), and I/O below min_replicas: with two of three nodes
-/// down a write waits (neither fails nor is acknowledged) and completes when one node returns.
+/// down a write waits (neither fails nor is acknowledged), `fabric osd ops` shows it held for min_replicas,
+/// and it completes when one node returns.
 /// </summary>
 public sealed class StorageCliTests(ITestOutputHelper output)
 {
@@ -134,6 +135,23 @@ public sealed class StorageCliTests(ITestOutputHelper output)
         Assert.True(early != write, $"the write completed ({(early == write ? (await write).ToString() : "")}) with one replica of three up (min_replicas 2): it must wait");
         var stuck = await cluster.CliJsonAsync("pg", "list");
         output.WriteLine($"PGs with n2 and n3 down: {stuck["states"]!.ToJsonString()}");
+
+        // ---- osd ops: n1's OSD, the primary left, holds the write and says it waits for min_replicas ----
+        var held = (await cluster.CliJsonAsync("osd", "ops", "--older-than", "1s")).AsArray();
+        Assert.Equal(perf.Count, held.Count);
+        var n1Ops = held.Single(o => (string)o!["node"]! == "n1")!;
+        Assert.True((bool)n1Ops["reachable"]!, $"n1's OSD did not answer: {n1Ops["error"]}");
+        var heldWrite = Assert.Single(n1Ops["ops"]!.AsArray(), op => (string)op!["kind"]! == "write")!;
+        Assert.Equal("min_replicas", (string)heldWrite["wait"]!);
+        Assert.True((double)heldWrite["age_seconds"]! >= 1, heldWrite.ToJsonString());
+        Assert.Contains("undersized", (string)heldWrite["pg_state"]!);
+        Assert.All(held.Where(o => (string)o!["node"]! != "n1"), o => Assert.Equal("node is down", (string)o!["error"]!));
+        var heldTable = await cluster.CliAsync("osd", "ops");
+        Assert.True(heldTable.ExitCode == 0, heldTable.ToString());
+        output.WriteLine(heldTable.Stdout);
+        Assert.Matches($@"(?m)^\s*{(int)n1Ops["osd"]!}\s+\d+\.\d\s+write\s+{Regex.Escape((string)heldWrite["object"]!)}\s", heldTable.Stdout);
+        Assert.Contains("osd.", heldTable.Stdout);
+        Assert.Contains("down: node is down", heldTable.Stdout);
 
         // Bring back n2 alone: the PG has two replicas again and the write completes.
         StartNode(cluster, "n2");
