@@ -95,11 +95,30 @@ public static class MonitorService
 
     private static void RequireActive(MonitorRunner runner, ServerCallContext context)
     {
-        if (runner.Role == MonitorRole.Active && runner.Core.Current is not null) return;
+        // One read of each: the runner's loop changes them while this runs (it names itself active, then takes the role).
+        var role = runner.Role;
+        if (role == MonitorRole.Active && runner.Core.Current is not null) return;
+        var (detail, redirectTo) = NotActiveRefusal(runner.Name, role, runner.ActiveName, runner.ActiveAddress);
         var trailers = new Metadata();
-        if (runner.ActiveAddress.Length > 0) trailers.Add(ActiveMonitorTrailer, runner.ActiveAddress);
-        var who = runner.ActiveName.Length > 0 ? $"the active monitor is {runner.ActiveName} at {runner.ActiveAddress}" : "no monitor is active yet; retry shortly";
-        throw new RpcException(StatusCode.FailedPrecondition, $"monitor {runner.Name} is {(runner.Role == MonitorRole.Standby ? "a standby" : "electing")}: {who}", trailers);
+        if (redirectTo is not null) trailers.Add(ActiveMonitorTrailer, redirectTo);
+        throw new RpcException(StatusCode.FailedPrecondition, detail, trailers);
+    }
+
+    /// <summary>
+    /// What a monitor that may not take a change answers, and where it sends the client (the active monitor's address,
+    /// for <see cref="ActiveMonitorTrailer"/>). A monitor that names itself active without holding the role (it is
+    /// becoming active, or just stepped down) redirects nowhere and says "no monitor is active yet", which clients
+    /// retry; before, it could send a trailer-less refusal naming itself that a client read as final (a node's join
+    /// failed that way at start-up).
+    /// </summary>
+    public static (string Detail, string? RedirectTo) NotActiveRefusal(string name, MonitorRole role, string activeName, string activeAddress)
+    {
+        var what = role == MonitorRole.Standby ? "a standby" : role == MonitorRole.Active ? "starting" : "electing";
+        if (activeName.Length == 0 || activeAddress.Length == 0 || activeName == name)
+        {
+            return ($"monitor {name} is {what}: no monitor is active yet; retry shortly", null);
+        }
+        return ($"monitor {name} is {what}: the active monitor is {activeName} at {activeAddress}", activeAddress);
     }
 
     public static RpcException ToRpc(MapError error) => new(error.Kind switch
