@@ -41,6 +41,16 @@ public sealed class ReplicatedDiskFixture : IAsyncLifetime
         name = "cachedsnap"
         pool = "rbd"
         size = "16MiB"
+
+        [[volume]]
+        name = "through"
+        pool = "rbd"
+        size = "16MiB"
+
+        [[volume]]
+        name = "back"
+        pool = "rbd"
+        size = "16MiB"
         """;
 
     // Every node runs with a write cache: these are the tests of what a guest or a tool may rely on (flushed

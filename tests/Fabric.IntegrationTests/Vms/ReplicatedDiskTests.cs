@@ -137,6 +137,63 @@ public sealed class ReplicatedDiskTests(ReplicatedDiskFixture fixture) : IClassF
         }
     }
 
+    // Prints each disk's serial (its volume) with the cache type the guest's block layer chose, then writes block 1
+    // of both with O_DIRECT and no flush (the guest's page cache is out of the way, and the device gets no FLUSH).
+    private const string CacheModeWorkload = """
+        for d in vda vdb; do echo "$(cat /sys/block/$d/serial)=$(tr ' ' '-' < /sys/block/$d/queue/write_cache)"; done
+        head -c 4096 /dev/zero | tr '\000' 'Z' > /tmp/block
+        for d in vda vdb; do dd if=/tmp/block of=/dev/$d bs=4096 seek=1 count=1 oflag=direct conv=notrunc 2>/dev/null || echo "WRITE-FAILED $d"; done
+        echo WROTE-UNFLUSHED
+        """;
+
+    [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
+    public async Task A_writethrough_disk_is_write_through_in_the_guest_and_its_unflushed_writes_are_on_the_replicas_at_once()
+    {
+        var created = await Cluster.CliAsync("vm", "create", "modes", "--memory", "128MiB", "--accel", "tcg", "--node", "n2",
+            "--disk", "through,cache=writethrough", "--disk", "back", "--workload", CacheModeWorkload, "--json");
+        Assert.True(created.ExitCode == 0, created.ToString());
+        try
+        {
+            var shown = await Cluster.CliJsonAsync("vm", "show", "modes");
+            Assert.Equal(["writethrough", "default"], shown["disks"]!.AsArray().Select(d => (string)d!["cache"]!));
+
+            var console = await VmCli.WaitConsoleAsync(Cluster, "modes", "WROTE-UNFLUSHED");
+            Assert.DoesNotContain("WRITE-FAILED", console);
+            // The write-through disk is offered without F_FLUSH; the other has n2's write cache (volatile: F_FLUSH).
+            Assert.Matches(@"(?m)^through=write-through\r?$", console);
+            Assert.Matches(@"(?m)^back=write-back\r?$", console);
+
+            // Read from the replicas through another node (read-only, no lock, none of n2's cache): the write-through
+            // disk's write is there although the guest never flushed; the write-back disk's is still only in n2's cache.
+            var through = (string)(await ExportAsync("through", "--read-only", "--node", "n1"))["unix_uri"]!;
+            await using (var reader = new QemuIoSession(through, readOnly: true))
+            {
+                var seen = await reader.RunAsync("read -P 0x5a 4k 4k");
+                Assert.DoesNotContain("fail", seen);
+                Assert.Contains("read 4096/4096", seen);
+            }
+            var back = (string)(await ExportAsync("back", "--read-only", "--node", "n1"))["unix_uri"]!;
+            await using (var reader = new QemuIoSession(back, readOnly: true))
+            {
+                var seen = await reader.RunAsync("read -P 0 4k 4k");
+                Assert.DoesNotContain("fail", seen);
+                Assert.Contains("read 4096/4096", seen);
+            }
+            // Where it is: n2's write cache holds the write-back disk's block and nothing of the write-through one.
+            using var http = new HttpClient();
+            var metrics = await http.GetStringAsync($"http://{Cluster.Address(1)}:9100/metrics");
+            Assert.Contains("fabric_block_write_cache_dirty_bytes{volume=\"back\"} 4096", metrics);
+            Assert.Contains("fabric_block_write_cache_dirty_bytes{volume=\"through\"} 0", metrics);
+        }
+        finally
+        {
+            await Cluster.CliAsync("volume", "unexport-nbd", "through", "--node", "n1");
+            await Cluster.CliAsync("volume", "unexport-nbd", "back", "--node", "n1");
+            await Cluster.CliAsync("vm", "stop", "modes");
+            await Cluster.CliAsync("vm", "rm", "modes");
+        }
+    }
+
     [RequiresFact("qemu-system-x86_64", "apt-get install qemu-system-x86")]
     public async Task A_guests_flushed_writes_survive_a_storage_node_kill9_a_stop_and_a_boot_on_another_node()
     {
