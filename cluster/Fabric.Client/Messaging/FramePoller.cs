@@ -122,6 +122,8 @@ public sealed unsafe class FramePoller : IDisposable
             throw new IOException($"epoll_wait failed: errno {errno}");
         }
         int served = 0;
+        // The replies to everything received in this batch leave in one send per connection.
+        using FramedConnection.CorkScope corked = FramedConnection.Cork();
         for (int i = 0; i < n; i++)
         {
             ulong token = _events[i].Data;

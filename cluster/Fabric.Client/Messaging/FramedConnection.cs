@@ -24,7 +24,9 @@ namespace Fabric.Client.Messaging;
 /// finds no flush running sends everything queued with one gathered, non-blocking send (so concurrent
 /// senders batch into one syscall); when the socket buffer is full the rest goes out asynchronously, so
 /// a sender never blocks on a slow receiver (the OSD's event loop sends replication ops of 4 MiB). Frames
-/// queued before the connection is established go out once it is.
+/// queued before the connection is established go out once it is. A thread may <see cref="Cork"/> its sends for a
+/// moment (the OSD's loop does, for each receive batch, each posted action and each store sync): they are queued
+/// and each connection is flushed once when the scope ends.
 ///
 /// Receiving: a loop parses frames, either as an async loop on the thread pool (the default) or on a
 /// thread of its own that blocks in poll(2) (<c>dedicatedReceiver</c>, what the OSD uses): measured
@@ -67,6 +69,8 @@ public sealed class FramedConnection
     private IPayloadTarget? _rxTarget;
     private int _rxTargetGot;
     private int _fd = -1;
+    // The cork list of the last thread that deferred this connection's flush (a hint against adding it twice).
+    private List<FramedConnection>? _corkedIn;
     private bool _flushing;
     private bool _connected;
     private int _closed;
@@ -127,6 +131,96 @@ public sealed class FramedConnection
         return IPAddress.TryParse(host, out IPAddress? ip) ? new IPEndPoint(ip, port) : new DnsEndPoint(host, port);
     }
 
+    // Corking (Cork): the connections whose flush this thread deferred, and how deep its cork scopes nest.
+    [ThreadStatic] private static List<FramedConnection>? t_corked;
+    [ThreadStatic] private static int t_corkDepth;
+
+    /// <summary>
+    /// Until the returned scope ends, sends on this thread only queue their frames, and each connection sent on is
+    /// flushed once at the end: the replies to every request of one receive batch (or the acknowledgements of one
+    /// store sync) leave in one gathered send per connection instead of one send each. A scope must end before the
+    /// thread waits for anything (its frames are not on the wire until then); other threads' sends are not held up
+    /// (a send that finds no flush running on the connection flushes everything queued, this thread's frames too).
+    /// </summary>
+    public static CorkScope Cork()
+    {
+        t_corkDepth++;
+        return new CorkScope(true);
+    }
+
+    /// <summary>The end of a <see cref="Cork"/> scope: flushes the connections it deferred (outermost scope only). A default
+    /// instance (not from <see cref="Cork"/>) does nothing.</summary>
+    public readonly struct CorkScope(bool active) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (active)
+            {
+                Uncork();
+            }
+        }
+    }
+
+    private static void Uncork()
+    {
+        if (--t_corkDepth > 0)
+        {
+            return;
+        }
+        FlushCorked();
+    }
+
+    /// <summary>Flushes now the connections whose flush this thread deferred, its cork scope going on: for frames that
+    /// must not wait for the scope's end (the OSD's replicated ops, sent before it applies its own copy).</summary>
+    public static void FlushCorked()
+    {
+        List<FramedConnection>? corked = t_corked;
+        if (corked is null || corked.Count == 0)
+        {
+            return;
+        }
+        // Taken off the thread while flushing: a flush that fails closes its connection, whose owner may send (and
+        // cork) from inside that callback.
+        t_corked = null;
+        for (int i = 0; i < corked.Count; i++)
+        {
+            corked[i].FlushDeferred();
+        }
+        corked.Clear();
+        t_corked ??= corked;
+    }
+
+    /// <summary>Called with <see cref="_lock"/> held and no flush running: true when this thread corks, and the flush
+    /// is deferred to the end of its scope.</summary>
+    private bool DeferFlush()
+    {
+        if (t_corkDepth == 0)
+        {
+            return false;
+        }
+        List<FramedConnection> corked = t_corked ??= new List<FramedConnection>();
+        if (!ReferenceEquals(_corkedIn, corked))
+        {
+            _corkedIn = corked;
+            corked.Add(this);
+        }
+        return true;
+    }
+
+    private void FlushDeferred()
+    {
+        lock (_lock)
+        {
+            _corkedIn = null;
+            if (_flushing || !_connected || IsClosed)
+            {
+                return; // A flush running (or the connect) sends what is queued.
+            }
+            _flushing = true;
+        }
+        Flush();
+    }
+
     /// <summary>Queues a frame, copying its data; false when the connection is closed.</summary>
     public bool Send(StorageMessageType type, IMessage header, ReadOnlySpan<byte> data)
     {
@@ -137,7 +231,7 @@ public sealed class FramedConnection
                 return false;
             }
             FrameCodec.Write(_pending, type, header, data);
-            if (_flushing || !_connected)
+            if (_flushing || !_connected || DeferFlush())
             {
                 return true;
             }
@@ -165,7 +259,7 @@ public sealed class FramedConnection
             }
             FrameCodec.WritePrefix(_pending, type, header, data.Length);
             _pendingData.Add((_pending.WrittenCount, data.AddRef()));
-            if (_flushing || !_connected)
+            if (_flushing || !_connected || DeferFlush())
             {
                 return true;
             }

@@ -29,6 +29,12 @@ public interface IOsdEnvironment
     /// <summary>Answers a client connection with large data by reference.</summary>
     void SendToClient(long connection, StorageMessageType type, IMessage header, DataBuffer data) => SendToClient(connection, type, header, data.Span);
 
+    /// <summary>Puts on the wire now what this event sent so far (the host corks an event's sends until its end): for
+    /// messages whose latency matters more than batching, like the replicated ops a primary sends before its own apply.</summary>
+    void FlushSends()
+    {
+    }
+
     /// <summary>Writes a batch (visible now); <paramref name="onDurable"/> runs on the core's thread once it is durable.</summary>
     void Commit(IStoreBatch batch, Action? onDurable);
 

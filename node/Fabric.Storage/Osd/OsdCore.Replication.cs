@@ -274,6 +274,7 @@ public sealed partial class OsdCore
         {
             Send(member, StorageMessageType.MsgRepOp, repOp, payload);
         }
+        _env.FlushSends(); // Not held until the end of this event (the loop corks its sends): they travel while we apply.
         if (op.ReceivedTimestamp != 0)
         {
             Perf.WritePrepare.RecordSince(op.ReceivedTimestamp);

@@ -226,6 +226,8 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     void IOsdEnvironment.SendToClient(long connection, StorageMessageType type, IMessage header, DataBuffer data) =>
         _messenger.SendToClient(connection, type, header, data);
 
+    void IOsdEnvironment.FlushSends() => FramedConnection.FlushCorked();
+
     void IOsdEnvironment.Commit(IStoreBatch batch, Action? onDurable)
     {
         // The callback runs on the store's flusher thread or (writer-synced store) on this loop; posting it
@@ -303,7 +305,13 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     private bool Sync()
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        bool synced = _store.SyncWritten();
+        bool synced;
+        // The acknowledgements the sync releases (its batches' callbacks run here, after the fdatasync) leave in one
+        // send per connection.
+        using (FramedConnection.Cork())
+        {
+            synced = _store.SyncWritten();
+        }
         if (synced)
         {
             Core.Perf.StoreSync.RecordSince(start);
@@ -331,7 +339,12 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
         {
             try
             {
-                action();
+                // Corked: what the action sends leaves at its end, one send per connection. Not across SyncIfDue,
+                // whose fdatasync must not hold replicated ops back.
+                using (FramedConnection.Cork())
+                {
+                    action();
+                }
                 SyncIfDue();
             }
             catch (Exception e)

@@ -317,6 +317,105 @@ public sealed class FramedConnectionTests
         Assert.Equal(0, await blocked.WaitAsync(Deadline));
     }
 
+    /// <summary>A client connection to a plain socket (the peer reads raw bytes), connected: one frame has crossed.</summary>
+    private static async Task<(FramedConnection Client, Socket Raw, Socket Listener)> RawPeerAsync()
+    {
+        var listener = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        Task<Socket> accepted = listener.AcceptAsync();
+        FramedConnection client = FramedConnection.Connect(listener.LocalEndPoint!, (_, _, _, _) => { }, _ => { });
+        Socket raw = await accepted.WaitAsync(Deadline);
+        Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 0 }, ReadOnlySpan<byte>.Empty));
+        Assert.Equal([0UL], ReadPings(raw, 1));
+        return (client, raw, listener);
+    }
+
+    /// <summary>Reads <paramref name="count"/> whole Ping frames off a raw socket (blocking, with the test's deadline).</summary>
+    private static List<ulong> ReadPings(Socket raw, int count)
+    {
+        raw.ReceiveTimeout = (int)Deadline.TotalMilliseconds;
+        var nonces = new List<ulong>();
+        var buffer = new List<byte>();
+        var chunk = new byte[4096];
+        while (nonces.Count < count)
+        {
+            int length = buffer.Count >= 4 ? FrameCodec.PeekFrameLength(buffer.ToArray()) : -1;
+            if (length > 0 && buffer.Count >= length)
+            {
+                Assert.True(FrameCodec.TrySplit(buffer.GetRange(0, length).ToArray(), out StorageMessageType type, out ReadOnlySpan<byte> header, out _));
+                Assert.Equal(StorageMessageType.MsgPing, type);
+                nonces.Add(Ping.Parser.ParseFrom(header.ToArray()).Nonce);
+                buffer.RemoveRange(0, length);
+                continue;
+            }
+            int got = raw.Receive(chunk);
+            Assert.True(got > 0, "the connection ended");
+            buffer.AddRange(chunk.AsSpan(0, got).ToArray());
+        }
+        Assert.Empty(buffer);
+        return nonces;
+    }
+
+    [Fact]
+    public async Task Corked_sends_leave_together_when_the_outermost_scope_ends()
+    {
+        var (client, raw, listener) = await RawPeerAsync();
+        using (listener)
+        using (raw)
+        {
+            using (FramedConnection.Cork())
+            {
+                Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 1 }, ReadOnlySpan<byte>.Empty));
+                Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 2 }, new byte[100]));
+                using (FramedConnection.Cork())
+                {
+                    Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 3 }, DataBuffer.CopyOf(new byte[20_000])));
+                }
+                // Nothing was written to the socket: a loopback send would be readable at the peer already.
+                Assert.Equal(0, raw.Available);
+            }
+            Assert.Equal([1UL, 2UL, 3UL], ReadPings(raw, 3));
+            // FlushCorked sends what waits without ending the scope; what is sent after it waits again.
+            using (FramedConnection.Cork())
+            {
+                Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 5 }, ReadOnlySpan<byte>.Empty));
+                FramedConnection.FlushCorked();
+                Assert.Equal([5UL], ReadPings(raw, 1));
+                Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 6 }, ReadOnlySpan<byte>.Empty));
+                Assert.Equal(0, raw.Available);
+            }
+            Assert.Equal([6UL], ReadPings(raw, 1));
+            // Uncorked again: a send goes at once.
+            Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 4 }, ReadOnlySpan<byte>.Empty));
+            Assert.Equal([4UL], ReadPings(raw, 1));
+            client.Close();
+        }
+    }
+
+    [Fact]
+    public async Task A_send_from_a_thread_that_does_not_cork_takes_the_corked_frames_along_in_order()
+    {
+        var (client, raw, listener) = await RawPeerAsync();
+        using (listener)
+        using (raw)
+        {
+            using (FramedConnection.Cork())
+            {
+                Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 1 }, ReadOnlySpan<byte>.Empty));
+                // Another thread, joined (not awaited): a cork belongs to its thread, so its scope must not span an await.
+                bool sent = false;
+                var other = new Thread(() => sent = client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 2 }, ReadOnlySpan<byte>.Empty));
+                other.Start();
+                Assert.True(other.Join(Deadline) && sent);
+                Assert.Equal([1UL, 2UL], ReadPings(raw, 2));
+            }
+            Assert.True(client.Send(StorageMessageType.MsgPing, new Ping { Nonce = 3 }, ReadOnlySpan<byte>.Empty));
+            Assert.Equal([3UL], ReadPings(raw, 1)); // The scope's end sent nothing twice.
+            client.Close();
+        }
+    }
+
     /// <summary>A thread that polls a <see cref="FramePoller"/> until disposed, as the OSD's event loop does.</summary>
     private sealed class PollerThread : IDisposable
     {
