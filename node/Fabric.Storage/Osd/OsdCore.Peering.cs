@@ -604,7 +604,7 @@ public sealed partial class OsdCore
                 message.Listing.AddRange(listing);
                 pg.BackfillTargets.Add(member);
             }
-            else if (info.LastUpdate < pg.LastUpdate && (info.LastUpdate == pg.LogTail || LogContains(pg, info.LastUpdate)))
+            else if (info.LastUpdate < pg.LastUpdate && (info.LastUpdate == pg.LogTail || pg.LogEntryAt(info.LastUpdate) is not null))
             {
                 message.LogSegment = true;
                 foreach (PgLogEntry e in pg.Log)
@@ -636,29 +636,6 @@ public sealed partial class OsdCore
                 MaybeActive(pg);
             }
         });
-    }
-
-    private static bool LogContains(PgState pg, ulong version)
-    {
-        int lo = 0, hi = pg.Log.Count - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            ulong v = pg.Log[mid].Version;
-            if (v == version)
-            {
-                return true;
-            }
-            if (v < version)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
-        return false;
     }
 
     private void HandleActivateReply(int from, PgActivateReply reply)

@@ -138,7 +138,7 @@ public sealed partial class OsdCore
             }
             if (op.Client.Length > 0 && pg.RequestIds.TryGetValue(key, out ulong done))
             {
-                if (LoggedObject(pg, done) is { } logged && logged != name)
+                if (pg.LogEntryAt(done)?.Object is { } logged && logged != name)
                 {
                     RefuseReusedRequestId(op, logged);
                     return;
@@ -184,31 +184,6 @@ public sealed partial class OsdCore
             _osd, op.Client, op.Op.RequestSeq, op.Op.Kind, op.Op.Object, loggedObject);
         Reply(op, OsdStatus.Invalid, 0, 0, false, ReadOnlySpan<byte>.Empty,
             $"request id {op.Op.RequestSeq} of {op.Client} already names a write of {loggedObject}; a resend must repeat the op it resends (a new op needs a new request id)");
-    }
-
-    /// <summary>The object of the PG log entry at <paramref name="version"/>, if the log still holds it (the log is in version order).</summary>
-    private static string? LoggedObject(PgState pg, ulong version)
-    {
-        List<PgLogEntry> log = pg.Log;
-        int lo = 0, hi = log.Count - 1;
-        while (lo <= hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            ulong v = log[mid].Version;
-            if (v == version)
-            {
-                return log[mid].Object;
-            }
-            if (v < version)
-            {
-                lo = mid + 1;
-            }
-            else
-            {
-                hi = mid - 1;
-            }
-        }
-        return null;
     }
 
     /// <summary>Refuses a write that breaks the fencing rule (OsdCore.Fencing.cs); true when it did.</summary>

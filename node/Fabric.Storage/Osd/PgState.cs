@@ -24,6 +24,30 @@ internal sealed class PgState
     public ulong LastEpochStarted;
     public bool Exists;
     public readonly List<PgLogEntry> Log = new();
+
+    /// <summary>The log entry at <paramref name="version"/>, if the log still holds it (binary search: the log is in version order).</summary>
+    public PgLogEntry? LogEntryAt(ulong version)
+    {
+        int lo = 0, hi = Log.Count - 1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            ulong v = Log[mid].Version;
+            if (v == version)
+            {
+                return Log[mid];
+            }
+            if (v < version)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+        return null;
+    }
     public readonly Dictionary<(string Client, ulong Seq), ulong> RequestIds = new();
     /// <summary>Objects this OSD lacks (or holds at a wrong version) → the version needed.</summary>
     public readonly Dictionary<string, ulong> Missing = new(StringComparer.Ordinal);
