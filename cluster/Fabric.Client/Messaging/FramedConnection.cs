@@ -25,8 +25,8 @@ namespace Fabric.Client.Messaging;
 /// senders batch into one syscall); when the socket buffer is full the rest goes out asynchronously, so
 /// a sender never blocks on a slow receiver (the OSD's event loop sends replication ops of 4 MiB). Frames
 /// queued before the connection is established go out once it is. A thread may <see cref="Cork"/> its sends for a
-/// moment (the OSD's loop does, for each receive batch, each posted action and each store sync): they are queued
-/// and each connection is flushed once when the scope ends.
+/// moment (the OSD's loop does, for each receive batch and each posted action): they are queued and each connection
+/// is flushed once when the scope ends.
 ///
 /// Receiving: a loop parses frames, either as an async loop on the thread pool (the default) or on a
 /// thread of its own that blocks in poll(2) (<c>dedicatedReceiver</c>, what the OSD uses): measured
@@ -137,8 +137,8 @@ public sealed class FramedConnection
 
     /// <summary>
     /// Until the returned scope ends, sends on this thread only queue their frames, and each connection sent on is
-    /// flushed once at the end: the replies to every request of one receive batch (or the acknowledgements of one
-    /// store sync) leave in one gathered send per connection instead of one send each. A scope must end before the
+    /// flushed once at the end: the replies to every request of one receive batch leave in one gathered send per
+    /// connection instead of one send each. A scope must end before the
     /// thread waits for anything (its frames are not on the wire until then); other threads' sends are not held up
     /// (a send that finds no flush running on the connection flushes everything queued, this thread's frames too).
     /// </summary>

@@ -305,13 +305,7 @@ public sealed class OsdHost : IOsdEnvironment, IAsyncDisposable
     private bool Sync()
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        bool synced;
-        // The acknowledgements the sync releases (its batches' callbacks run here, after the fdatasync) leave in one
-        // send per connection.
-        using (FramedConnection.Cork())
-        {
-            synced = _store.SyncWritten();
-        }
+        bool synced = _store.SyncWritten();
         if (synced)
         {
             Core.Perf.StoreSync.RecordSince(start);
