@@ -1,4 +1,4 @@
-using System.Text;
+using System.Text.Json;
 using Fabric.Proto;
 
 namespace Fabric.Storage.Osd;
@@ -7,28 +7,15 @@ namespace Fabric.Storage.Osd;
 /// op dumps name their flag points ("write", "min_replicas", "replica_acks").</summary>
 public static class OsdOpTexts
 {
+    private const string KindPrefix = "OsdOp";
+
     /// <summary>"write", "read", "copy_up", ...: the kind without its "OsdOp" prefix.</summary>
     public static string Kind(OsdOpKind kind)
     {
         string name = kind.ToString();
-        return Snake(name.StartsWith("OsdOp", StringComparison.Ordinal) ? name["OsdOp".Length..] : name);
+        return JsonNamingPolicy.SnakeCaseLower.ConvertName(name.StartsWith(KindPrefix, StringComparison.Ordinal) ? name[KindPrefix.Length..] : name);
     }
 
     /// <summary>"min_replicas", "replica_acks", "newer_map", ...</summary>
-    public static string Wait(OsdOpWait wait) => Snake(wait.ToString());
-
-    private static string Snake(string pascal)
-    {
-        var text = new StringBuilder(pascal.Length + 4);
-        for (int i = 0; i < pascal.Length; i++)
-        {
-            char c = pascal[i];
-            if (char.IsUpper(c) && i > 0)
-            {
-                text.Append('_');
-            }
-            text.Append(char.ToLowerInvariant(c));
-        }
-        return text.ToString();
-    }
+    public static string Wait(OsdOpWait wait) => JsonNamingPolicy.SnakeCaseLower.ConvertName(wait.ToString());
 }
