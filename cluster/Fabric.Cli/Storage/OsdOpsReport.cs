@@ -28,14 +28,8 @@ public sealed class OsdOpsReport
         Osds.Where(o => o.Reachable).SelectMany(o => o.Ops!.Ops.Select(op => (o, op))).OrderByDescending(x => x.op.AgeSeconds);
 
     /// <summary>Asks every up node's OSD (in parallel) and builds the report.</summary>
-    public static async Task<OsdOpsReport> GatherAsync(ClusterMap map, ListOsdOpsRequest request, CancellationToken cancellationToken)
-    {
-        var nodes = map.Nodes.ToList();
-        var answers = await Task.WhenAll(nodes.Select(n => n.State == NodeState.Up
-            ? StorageAdminClient.ListOpsAsync(n, request, cancellationToken)
-            : Task.FromResult<(ListOsdOpsReply?, string?)>((null, "node is down")))).ConfigureAwait(false);
-        return Build(nodes.Select((n, i) => (n, answers[i].Item1, answers[i].Item2)).ToList());
-    }
+    public static async Task<OsdOpsReport> GatherAsync(ClusterMap map, ListOsdOpsRequest request, CancellationToken cancellationToken) =>
+        Build(await StorageAdminClient.AskEveryNodeAsync(map, n => StorageAdminClient.ListOpsAsync(n, request, cancellationToken)).ConfigureAwait(false));
 
     /// <summary>One entry per node's OSD (its id is the node's), sorted by id: a pure function, tested without a cluster.</summary>
     public static OsdOpsReport Build(IReadOnlyList<(NodeInfo Node, ListOsdOpsReply? Ops, string? Error)> answers)

@@ -77,14 +77,8 @@ public sealed class OsdPerfReport
     public static IReadOnlyList<string> Headers => ["osd", "node", .. Columns.Select(c => c.Header)];
 
     /// <summary>Asks every up node's OSD for its status (in parallel) and builds the report.</summary>
-    public static async Task<OsdPerfReport> GatherAsync(ClusterMap map, CancellationToken cancellationToken)
-    {
-        var nodes = map.Nodes.ToList();
-        var answers = await Task.WhenAll(nodes.Select(n => n.State == NodeState.Up
-            ? StorageAdminClient.StatusAsync(n, cancellationToken)
-            : Task.FromResult<(OsdStatusReply?, string?)>((null, "node is down")))).ConfigureAwait(false);
-        return Build(nodes.Select((n, i) => (n, answers[i].Item1, answers[i].Item2)).ToList());
-    }
+    public static async Task<OsdPerfReport> GatherAsync(ClusterMap map, CancellationToken cancellationToken) =>
+        Build(await StorageAdminClient.AskEveryNodeAsync(map, n => StorageAdminClient.StatusAsync(n, cancellationToken)).ConfigureAwait(false));
 
     /// <summary>One row per node's OSD (its id is the node's), sorted by id: a pure function, tested without a cluster.</summary>
     public static OsdPerfReport Build(IReadOnlyList<(NodeInfo Node, OsdStatusReply? Status, string? Error)> answers)
