@@ -31,11 +31,17 @@ public sealed class QemuGuest : IAsyncDisposable
     }
 
     /// <summary>Disk arguments for a vhost-user-blk socket (needs shared guest memory).</summary>
-    public static string[] VhostUserDisk(string socket, int queues = 1, bool reconnect = false) =>
+    public static string[] VhostUserDisk(string socket, int queues = 1, bool reconnect = false) => VhostUserDisks([socket], queues, reconnect);
+
+    /// <summary>Disk arguments for several vhost-user-blk sockets, in guest order (vda, vdb, ...), sharing the guest memory.</summary>
+    public static string[] VhostUserDisks(IReadOnlyList<string> sockets, int queues = 1, bool reconnect = false) =>
     [
         "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
-        "-chardev", $"socket,id=c0,path={socket}" + (reconnect ? ",reconnect=1" : ""),
-        "-device", $"vhost-user-blk-pci,chardev=c0,num-queues={queues}",
+        .. sockets.SelectMany((socket, i) => new[]
+        {
+            "-chardev", $"socket,id=c{i},path={socket}" + (reconnect ? ",reconnect=1" : ""),
+            "-device", $"vhost-user-blk-pci,chardev=c{i},num-queues={queues}",
+        }),
     ];
 
     public static async Task<QemuGuest> StartAsync(ITestOutputHelper output, string workload, IEnumerable<string> diskArgs, int cpus = 1)

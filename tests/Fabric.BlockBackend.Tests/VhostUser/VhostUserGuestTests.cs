@@ -92,13 +92,7 @@ public sealed class VhostUserGuestTests(ITestOutputHelper output)
         await using var throughServer = new VhostUserBlkServer(dir["through.sock"], through, new VhostUserBlkOptions { SerialId = "through" }, log);
         cachedServer.Start();
         throughServer.Start();
-        string[] disks =
-        [
-            "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
-            "-chardev", $"socket,id=c0,path={cachedServer.SocketPath}", "-device", "vhost-user-blk-pci,chardev=c0",
-            "-chardev", $"socket,id=c1,path={throughServer.SocketPath}", "-device", "vhost-user-blk-pci,chardev=c1",
-        ];
-        await using (var guest = await QemuGuest.StartAsync(output, CacheTypeWorkload, disks))
+        await using (var guest = await QemuGuest.StartAsync(output, CacheTypeWorkload, QemuGuest.VhostUserDisks([cachedServer.SocketPath, throughServer.SocketPath])))
         {
             Assert.Equal(0, await guest.WaitForExitAsync(BootAndRun));
             Assert.Equal("write-back", guest.Value("cached"));
