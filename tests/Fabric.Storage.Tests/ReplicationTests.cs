@@ -167,6 +167,59 @@ public class ReplicationTests
         await cluster.WaitForCleanAsync(Deadline);
     }
 
+    [Fact]
+    public async Task Restarted_osds_know_their_newest_write_and_log_tail_and_go_on_numbering_after_it()
+    {
+        // Writes do not put the PG info record again (only LastUpdate moves, and the log entry in the same batch
+        // says it); a trim does (the log tail moves). After a restart of every OSD, each must know the newest
+        // write from its log, or the next write would reuse its version.
+        var options = new OsdOptions { RetransmitMs = 300, WriteRetransmitMs = 1500, MaxLogEntries = 4 };
+        await using var cluster = new TestCluster(3, options, pgCount: 1);
+        await cluster.StartAsync();
+        await cluster.WaitForCleanAsync(Deadline);
+        ObjectResult last = default!;
+        await using (ClusterClient client = cluster.NewClient())
+        {
+            for (int i = 0; i < 7; i++)
+            {
+                last = await client.Objects.ExecuteAsync(new ObjectRequest { Pool = 1, Object = "obj", Kind = OsdOpKind.OsdOpWrite, Data = Pattern(4096, i) });
+                Assert.Equal(ObjectStatus.Ok, last.Status);
+            }
+        }
+        var before = new Dictionary<int, PgStatus>();
+        foreach (int osd in new[] { 1, 2, 3 })
+        {
+            before[osd] = Assert.Single((await cluster.Hosts[osd].ListPgsAsync(new ListPgsRequest())).Pgs);
+            Assert.Equal(last.Version, before[osd].LogHead);
+            Assert.NotEqual(0UL, before[osd].LogTail); // trimmed at least once
+        }
+        foreach (int osd in new[] { 1, 2, 3 })
+        {
+            await cluster.StopOsdAsync(osd);
+        }
+        foreach (int osd in new[] { 1, 2, 3 })
+        {
+            await cluster.StartOsdAsync(osd);
+        }
+        await cluster.WaitForCleanAsync(Deadline);
+        foreach (int osd in new[] { 1, 2, 3 })
+        {
+            PgStatus after = Assert.Single((await cluster.Hosts[osd].ListPgsAsync(new ListPgsRequest())).Pgs);
+            Assert.Equal(last.Version, after.LogHead);
+            Assert.Equal(before[osd].LogTail, after.LogTail);
+        }
+        await using (ClusterClient client = cluster.NewClient())
+        {
+            ObjectResult next = await client.Objects.ExecuteAsync(new ObjectRequest { Pool = 1, Object = "obj", Kind = OsdOpKind.OsdOpWrite, Offset = 4096, Data = Pattern(4096, 99) });
+            Assert.Equal(ObjectStatus.Ok, next.Status);
+            Assert.True(next.Version > last.Version, $"the write after the restart got version {next.Version}, not after {last.Version}");
+            byte[] back = new byte[8192];
+            Assert.Equal(ObjectStatus.Ok, (await client.Objects.ExecuteAsync(new ObjectRequest { Pool = 1, Object = "obj", Kind = OsdOpKind.OsdOpRead, Destination = back })).Status);
+            Assert.Equal(Pattern(4096, 6), back[..4096]);
+            Assert.Equal(Pattern(4096, 99), back[4096..]);
+        }
+    }
+
     internal static byte[] Pattern(int length, int seed)
     {
         byte[] data = new byte[length];

@@ -113,7 +113,7 @@ public sealed partial class OsdCore
         IStoreBatch batch = _store.CreateBatch();
         bool clean = ApplyEntryData(pg, op.Entry, op.Entry.Kind == OsdOpKind.OsdOpWrite ? data.Span : default, batch);
         AppendLog(pg, op.Entry, batch);
-        PersistInfo(pg, batch);
+        PersistInfoAfterAppend(pg, batch);
         ulong session = op.Session;
         long received = Stopwatch.GetTimestamp();
         _env.Commit(batch, () =>

@@ -257,7 +257,7 @@ public sealed partial class OsdCore
         IStoreBatch batch = _store.CreateBatch();
         bool clean = ApplyEntryData(pg, entry, data, batch);
         AppendLog(pg, entry, batch);
-        PersistInfo(pg, batch);
+        PersistInfoAfterAppend(pg, batch);
         EntryCreated?.Invoke(entry);
         _env.Commit(batch, () => OnWriteAck(pg, session, version, _osd));
         if (!clean)
