@@ -46,7 +46,8 @@ public static class VolumeBenchCommand
                 Seed = Environment.ProcessId,
             };
             var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
-            VolumeCommands.RequireVolume(map, volumeName);
+            var info = VolumeCommands.RequireVolume(map, volumeName);
+            if (options.ReadWrite == "write") VolumeCommands.RequireUnlocked(info, "run a write benchmark on");
             await using var session = await StorageSession.OpenAsync(context, cancellationToken).ConfigureAwait(false);
             await using var volume = session.OpenVolume(volumeName, readOnly: options.ReadWrite == "read", maxInFlight: Math.Max(64, depth * 2));
             if (volume.SizeBytes < blockSize) throw new CliException($"volume {volumeName} ({volume.SizeBytes} bytes) is smaller than --bs {SizeOption.Text(blockSize)}", CliException.Usage);
@@ -70,6 +71,7 @@ public static class VolumeBenchCommand
                     ["p99_us"] = result.P99Micros,
                     ["p999_us"] = result.P999Micros,
                     ["errors"] = result.Errors,
+                    ["first_error"] = result.FirstError?.ToString(),
                 });
             }
             else
@@ -77,7 +79,7 @@ public static class VolumeBenchCommand
                 var c = CultureInfo.InvariantCulture;
                 context.Out.Line(string.Format(c, "{0}: {1:N0} ops in {2:0.0} s: {3:N0} IOPS, {4:0.0} MiB/s; latency p50 {5:0} us, p99 {6:0} us, p99.9 {7:0} us{8}",
                     volumeName, result.Operations, result.Seconds, result.Iops, result.MiBPerSecond, result.P50Micros, result.P99Micros, result.P999Micros,
-                    result.Errors > 0 ? $"; {result.Errors} errors" : ""));
+                    result.Errors > 0 ? $"; {result.Errors} errors, the first: {result.FirstError}" : ""));
             }
             return result.Errors > 0 ? CliException.Failed : 0;
         });

@@ -271,6 +271,20 @@ public static class VolumeCommands
         if (v.Lock is { Owner.Length: > 0 } held) throw new CliException($"cannot {verb} volume {v.Name}: it is locked by {held.Owner} ({held.Description}); stop its user first");
     }
 
+    /// <summary>
+    /// Refuses to write into a volume whose exclusive lock another client holds (a running VM, an NBD export):
+    /// the OSDs would refuse every write of ours (fencing), and the user would see only errors.
+    /// </summary>
+    internal static void RequireUnlocked(VolumeInfo v, string verb)
+    {
+        if (v.Lock is { Owner.Length: > 0 } held)
+        {
+            string what = held.Description.Length > 0 ? $" ({held.Description})" : "";
+            throw new CliException($"cannot {verb} volume {v.Name}: its exclusive lock is held by {held.Owner}{what}, and the OSDs refuse writes " +
+                $"from anyone else; stop its user first (fabric vm stop, fabric volume unexport-nbd {v.Name}), or fabric volume lock break {v.Name} if that user is gone");
+        }
+    }
+
     /// <summary>Objects a volume of this size spans (the last one may be partly used).</summary>
     public static ulong ObjectCount(VolumeInfo v)
     {

@@ -44,9 +44,13 @@ public static class VolumeTransferCommands
                     SizeOption.Parse(parse.GetValue(objectSize), "--object-size"), cancellationToken).ConfigureAwait(false);
                 createdEpoch = epoch;
             }
-            else if (map.FindVolume(volumeName) is null)
+            else if (map.FindVolume(volumeName) is not { } existing)
             {
                 throw new CliException($"volume {volumeName} does not exist: add --create (sized to the file), or fabric volume create {volumeName} --size SIZE");
+            }
+            else
+            {
+                VolumeCommands.RequireUnlocked(existing, "import into");
             }
             await using var session = await StorageSession.OpenAsync(context, cancellationToken).ConfigureAwait(false);
             if (createdEpoch is { } e) await session.WaitForEpochAsync(e, cancellationToken).ConfigureAwait(false);

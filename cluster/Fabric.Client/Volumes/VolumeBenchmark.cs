@@ -26,7 +26,7 @@ public sealed record VolumeBenchmarkOptions
 
 /// <summary>Results: operations, throughput and completion latency percentiles.</summary>
 public sealed record VolumeBenchmarkResult(long Operations, long Bytes, double Seconds, double Iops, double MiBPerSecond,
-    double P50Micros, double P99Micros, double P999Micros, long Errors);
+    double P50Micros, double P99Micros, double P999Micros, long Errors, BlockIoStatus? FirstError = null);
 
 /// <summary>
 /// The engine behind `fabric volume bench NAME`: keeps QueueDepth requests of BlockSize in flight for
@@ -48,6 +48,7 @@ public static class VolumeBenchmark
         var latencies = new List<long>[options.QueueDepth];
         long nextSequential = 0;
         long errors = 0;
+        int firstError = -1;
         var clock = Stopwatch.StartNew();
         long deadline = (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
         var workers = new Task[options.QueueDepth];
@@ -72,6 +73,7 @@ public static class VolumeBenchmark
                     if (status != BlockIoStatus.Ok)
                     {
                         Interlocked.Increment(ref errors);
+                        Interlocked.CompareExchange(ref firstError, (int)status, -1);
                         continue;
                     }
                     latencies[worker].Add(elapsed);
@@ -89,6 +91,7 @@ public static class VolumeBenchmark
         long ops = all.Count;
         double Percentile(double p) => ops == 0 ? 0 : all[(int)Math.Min(ops - 1, Math.Floor(p * ops))] * 1_000_000.0 / Stopwatch.Frequency;
         long bytes = ops * options.BlockSize;
-        return new VolumeBenchmarkResult(ops, bytes, seconds, ops / seconds, bytes / seconds / (1 << 20), Percentile(0.50), Percentile(0.99), Percentile(0.999), errors);
+        return new VolumeBenchmarkResult(ops, bytes, seconds, ops / seconds, bytes / seconds / (1 << 20), Percentile(0.50), Percentile(0.99), Percentile(0.999), errors,
+            firstError < 0 ? null : (BlockIoStatus)firstError);
     }
 }

@@ -86,6 +86,25 @@ public sealed class StorageCliTests(ITestOutputHelper output)
         output.WriteLine($"import 256 MiB: {(double)imported["seconds"]!:0.0} s");
         await AssertExportEqualsAsync(cluster, "disk", imageData, "export with every node up");
 
+        // ---- a volume another client holds locked: writing tools refuse up front, naming the holder and the fix ----
+        await cluster.CliJsonAsync("volume", "export-nbd", "disk", "--node", "n2");
+        try
+        {
+            var benchLocked = await cluster.CliAsync("volume", "bench", "disk", "--rw", "write", "--seconds", "1");
+            Assert.True(benchLocked.ExitCode != 0, benchLocked.ToString());
+            Assert.Contains("exclusive lock is held by", benchLocked.Stderr);
+            Assert.Contains("fabric volume unexport-nbd disk", benchLocked.Stderr);
+            var importLocked = await cluster.CliAsync("volume", "import", "disk", image);
+            Assert.True(importLocked.ExitCode != 0, importLocked.ToString());
+            Assert.Contains("cannot import into volume disk: its exclusive lock is held by", importLocked.Stderr);
+            var readBench = await cluster.CliJsonAsync("volume", "bench", "disk", "--rw", "read", "--qd", "1", "--seconds", "1");
+            Assert.Equal(0L, (long)readBench["errors"]!); // reading needs no lock
+        }
+        finally
+        {
+            await cluster.CliAsync("volume", "unexport-nbd", "disk", "--node", "n2");
+        }
+
         // ---- osd perf: the import's writes, counted per stage by every OSD ----
         var perf = (await cluster.CliJsonAsync("osd", "perf")).AsArray();
         var nodes = (await cluster.CliJsonAsync("node", "list")).AsArray();
