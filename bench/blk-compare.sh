@@ -12,7 +12,9 @@
 # plus guest-side QD1 (the tiny TCG guest, busybox dd O_DIRECT 4 KiB) through vhost-user-blk: a Fabric VM on a
 # 3-replica volume vs qemu-storage-daemon's vhost-user-blk export of a local raw file.
 # Usage: bench/blk-compare.sh [--no-ceph] [--no-guest] [--quick]
-# Prints a markdown table of IOPS / MiB/s and ratios. Needs root for Ceph; installs missing Debian packages.
+# Prints a markdown table of IOPS / MiB/s and ratios, and one of the CPU each row cost per op (servers: the
+# three Fabric nodes, qemu-nbd, Ceph's daemons; client: qemu-img). Needs root for Ceph; installs missing
+# Debian packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PEERS="${FABRIC_PEERS:-$ROOT/../shared/peers}"
@@ -41,6 +43,8 @@ cleanup() {
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
+# server_ticks, with_client_cpu
+source "$ROOT/bench/cpu-lib.sh"
 if ! need qemu-img || ! need qemu-nbd || ! need qemu-storage-daemon || ! need qemu-system-x86_64; then
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-utils qemu-system-x86 >/dev/null
 fi
@@ -91,6 +95,13 @@ qemu-img create -q -f raw "$WORK/local.raw" ${SIZE_MIB}M
 qemu-nbd -t -f raw -x bench -k "$WORK/qnbd.sock" -e 8 --cache=writeback "$WORK/local.raw" > "$WORK/qnbd.log" 2>&1 &
 PIDS+=($!)
 wait_sock "$WORK/qnbd.sock"
+# The processes whose CPU a column's ops cost (besides qemu-img): every node of the cluster for ours (the
+# export's node and the replicas), qemu-nbd for the local file, Ceph's daemons for rbd.
+declare -A SERVERS
+NODE_PIDS=""
+for i in 1 2 3; do NODE_PIDS+=" $(cut -d' ' -f1 "$WORK/fabric/run/node-n$i.pid" 2>/dev/null)"; done
+SERVERS[ours]="$NODE_PIDS"; SERVERS[oursw]="$NODE_PIDS"; SERVERS[oursc]="$NODE_PIDS"
+SERVERS[qnbd]="${PIDS[${#PIDS[@]}-1]}"
 
 declare -A TARGET
 TARGET[ours]="$OURS_URI"
@@ -117,6 +128,7 @@ if [[ $CEPH == 1 ]]; then
     TARGET[cephwb]="rbd:rbd/benchwb:conf=$CEPH_CONF:id=admin:rbd_cache_writethrough_until_flush=false:rbd_cache_size=134217728:rbd_cache_max_dirty=67108864:rbd_cache_target_dirty=33554432"
     CACHEMODE[cephwb]=writeback
     COLUMNS_+=(ceph cephwb)
+    SERVERS[ceph]="$(pgrep -d' ' -x 'ceph-osd|ceph-mon|ceph-mgr')"; SERVERS[cephwb]="${SERVERS[ceph]}"
   else
     echo "blk-compare: Ceph did not come up (see $WORK/ceph-up.log); ceph column skipped" >&2
     tail -5 "$WORK/ceph-up.log" >&2 || true
@@ -126,19 +138,33 @@ fi
 # ---- qemu-img bench ---------------------------------------------------------------------------------
 # bench TARGET COUNT DEPTH SIZE [extra...] -> ops/s
 bench() {
-  local target="$1" count="$2" depth="$3" size="$4" cache="${CACHEMODE[$5]:-none}"; shift 5
-  local out
-  out="$(qemu-img bench -f raw -t "$cache" -c "$count" -d "$depth" -s "$size" "$@" "$target" 2>&1)" || { echo "ERR"; echo "$out" >&2; return 0; }
+  local target="$1" count="$2" depth="$3" size="$4" cache="${CACHEMODE[$5]:-none}" col="$5"; shift 5
+  local out t0
+  mkdir -p "$WORK/cpu"
+  t0=$(server_ticks ${SERVERS[$col]:-})
+  out="$(with_client_cpu "$WORK/cpu/$CUR_KEY,$col.client" qemu-img bench -f raw -t "$cache" -c "$count" -d "$depth" -s "$size" "$@" "$target" 2>&1)" || { echo "ERR"; echo "$out" >&2; return 0; }
+  echo "$(( $(server_ticks ${SERVERS[$col]:-}) - t0 ))" >"$WORK/cpu/$CUR_KEY,$col.ticks"
+  echo "$count" >"$WORK/cpu/$CUR_KEY,$col.ops"
   local secs
   secs="$(sed -n 's/^Run completed in \([0-9.]*\) seconds.*/\1/p' <<<"$out")"
+  echo "$secs" >"$WORK/cpu/$CUR_KEY,$col.secs"
   awk -v c="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.0f", c / s; else print "ERR" }'
 }
+
+# What the servers spend with no client I/O (heartbeats, Ceph's manager, timers), 5 s each: the CPU table counts
+# only what a row cost above that.
+mkdir -p "$WORK/cpu"
+for col in ours qnbd ceph; do
+  [[ -n "${SERVERS[$col]:-}" ]] || continue
+  t0=$(server_ticks ${SERVERS[$col]}); sleep 5; echo "$(( $(server_ticks ${SERVERS[$col]}) - t0 ))" >"$WORK/cpu/idle,$col"
+done
 
 declare -A R
 ROWS=()
 row() { # row KEY LABEL UNIT COUNT DEPTH SIZE [extra] -- runs it on every column
   local key="$1" label="$2" unit="$3" count="$4" depth="$5" size="$6"; shift 6
   ROWS+=("$key|$label|$unit")
+  CUR_KEY=$key
   for col in "${COLUMNS_[@]}"; do
     echo "blk-compare: $label on $col ..." >&2
     R[$key,$col]="$(bench "${TARGET[$col]}" "$count" "$depth" "$size" "$col" "$@")"
@@ -152,6 +178,7 @@ row r4k16 "4 KiB read QD16"               IOPS $((40000 / SCALE))  16 4096
 row w4m   "4 MiB write QD4"               MiB/s $((200 / SCALE))   4  4M -w
 row r4m   "4 MiB read QD4"                MiB/s $((200 / SCALE))   4  4M
 
+CUR_KEY=cache
 # The cache: the same 64 MiB read twice (cold, then warm) with and without the FASTER cache.
 for col in ours oursc; do
   bench "${TARGET[$col]}" 16384 16 4096 "$col" -w >/dev/null   # fill (write-through fills the cache too)
@@ -238,6 +265,43 @@ for r in "${ROWS[@]}"; do
   [[ $HAS_CEPH == 1 ]] && line="$line $c | $cw |"
   line="$line $(ratio "$o" "$q") | $(ratio "$w" "$q") |"
   [[ $HAS_CEPH == 1 ]] && line="$line $(ratio "$o" "$c") | $(ratio "$w" "$cw") |"
+  echo "$line"
+done
+echo
+echo "## CPU per op (us, servers + client; servers: the three nodes, qemu-nbd or Ceph's daemons, above their idle use; client: qemu-img)"
+echo
+cpu_cell() { # cpu_cell KEY COL -> "servers + client" (servers above their idle rate)
+  local idle=${2%wb}; idle=${idle%w}
+  python3 - "$WORK/cpu/$1,$2" "$WORK/cpu/idle,$idle" <<'PY'
+import os, sys
+b, idle_file = sys.argv[1], sys.argv[2]
+hz = os.sysconf("SC_CLK_TCK")
+try:
+    ticks, client, ops, secs = (float(open(b + s).read()) for s in (".ticks", ".client", ".ops", ".secs"))
+    try:
+        idle = float(open(idle_file).read()) / hz / 5
+    except Exception:
+        idle = 0.0
+    servers = max(0.0, ticks / hz - idle * secs)
+    print(f"{servers * 1e6 / ops:.0f} + {client * 1e6 / ops:.0f}")
+except Exception:
+    print("-")
+PY
+}
+cpu_ratio() { # cpu_ratio "a + b" "c + d" -> (c+d)/(a+b)
+  awk -v x="$1" -v y="$2" 'BEGIN { n = split(x, a, " [+] "); m = split(y, b, " [+] "); if (n == 2 && m == 2 && a[1] + a[2] > 0) printf "%.2f", (b[1] + b[2]) / (a[1] + a[2]); else print "-" }'
+}
+hdr="| test | ours | ours + write cache | qemu-nbd local file |"; sep="|---|---:|---:|---:|"
+[[ $HAS_CEPH == 1 ]] && { hdr="$hdr Ceph rbd | Ceph rbd + cache | Ceph / ours | Ceph+cache / ours+wc |"; sep="$sep---:|---:|---:|---:|"; }
+echo "$hdr"; echo "$sep"
+for r in "${ROWS[@]}"; do
+  IFS='|' read -r key label unit <<<"$r"
+  o="$(cpu_cell "$key" ours)"; w="$(cpu_cell "$key" oursw)"; q="$(cpu_cell "$key" qnbd)"
+  line="| $label | $o | $w | $q |"
+  if [[ $HAS_CEPH == 1 ]]; then
+    c="$(cpu_cell "$key" ceph)"; cw="$(cpu_cell "$key" cephwb)"
+    line="$line $c | $cw | $(cpu_ratio "$o" "$c") | $(cpu_ratio "$w" "$cw") |"
+  fi
   echo "$line"
 done
 echo

@@ -9,8 +9,12 @@
 # Both images are filled with the same random data first, so reads read real data on both systems.
 # Workloads: 4 MiB sequential write and read QD16, 4 KiB random write QD1 and QD16, 4 KiB random read
 # QD16; plus the largest node (Fabric) / OSD (Ceph) RSS. Prints a markdown table with the ratios.
+# Also the CPU time each workload cost per op, servers (Fabric's node processes; Ceph's OSDs, monitor and
+# manager) and client (the `fabric` CLI; fio) apart: on 2 shared vCPUs the IOPS of a CPU-bound workload
+# follow that cost, and it moves far less than IOPS with the machine's noise.
 #   bench/storage-compare.sh [SECONDS]        (default 10 s per workload)
 #   FABRIC_ONLY=1 / CEPH_ONLY=1               run one side only
+#   STORAGE_WORKLOADS="name ..."              run only these workloads (names below)
 # Needs root for the Debian packages (ceph-mon ceph-osd ceph-mgr ceph-common fio), installed here.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,6 +35,24 @@ WORKLOADS=(
   "randwrite_4k_qd16 write rand 4K 16"
   "randread_4k_qd16 read rand 4K 16"
 )
+# STORAGE_WORKLOADS="randwrite_4k_qd16 randwrite_4k_qd1" runs only those (for A/B runs of one change).
+if [[ -n "${STORAGE_WORKLOADS:-}" ]]; then
+  chosen=()
+  for w in "${WORKLOADS[@]}"; do [[ " $STORAGE_WORKLOADS " == *" ${w%% *} "* ]] && chosen+=("$w"); done
+  WORKLOADS=("${chosen[@]}")
+fi
+
+# server_ticks, with_client_cpu
+source "$ROOT/bench/cpu-lib.sh"
+
+# idle_ticks SIDE PID... : what the servers spend with no client I/O (heartbeats, the manager, timers), over 5 s
+# once filled: the report counts only the CPU a workload cost above that.
+idle_ticks() {
+  local side=$1 t0; shift
+  t0=$(server_ticks "$@")
+  sleep 5
+  echo "$(( $(server_ticks "$@") - t0 )) 5" >"$RESULTS/$side-idle-ticks"
+}
 
 install_packages() {
   local missing=() p
@@ -54,12 +76,17 @@ run_ceph() {
   rbd pool init rbd >/dev/null 2>&1
   echo "storage-compare: Ceph: filling the image" >&2
   rbd import --no-progress "$WORK/fill.raw" rbd/bench >"$WORK/ceph-fill.log" 2>&1 || { echo "rbd import failed: see $WORK/ceph-fill.log" >&2; bash "$PEERS/ceph-down.sh" "$base" >/dev/null 2>&1; return 1; }
+  local servers t0
+  servers=$(pgrep -d' ' -x 'ceph-osd|ceph-mon|ceph-mgr')
+  idle_ticks ceph $servers
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
     local fio_rw=$rw; [[ $pattern == rand ]] && fio_rw="rand$rw"
-    fio --name="$name" --ioengine=rbd --clientname=admin --pool=rbd --rbdname=bench --rw="$fio_rw" --bs="$bs" \
+    t0=$(server_ticks $servers)
+    with_client_cpu "$RESULTS/ceph-$name.client-cpu" fio --name="$name" --ioengine=rbd --clientname=admin --pool=rbd --rbdname=bench --rw="$fio_rw" --bs="$bs" \
       --iodepth="$qd" --runtime="$SECONDS_PER" --time_based --direct=1 --output-format=json \
       >"$RESULTS/ceph-$name.json" 2>"$RESULTS/ceph-$name.err" || echo "fio $name failed" >&2
+    echo "$(( $(server_ticks $servers) - t0 ))" >"$RESULTS/ceph-$name.server-ticks"
   done
   # RSS of one OSD process (KiB).
   ps -C ceph-osd -o rss= | sort -n | tail -1 >"$RESULTS/ceph-rss"
@@ -102,11 +129,23 @@ run_fabric() {
   # The OSDs' latency counters before and after each workload (fabric osd perf): the report shows where a
   # workload's time went, per stage, from the difference.
   fabric_cli osd perf --json >"$RESULTS/fabric-perf-start.json" 2>/dev/null || true
+  # The CLI's own start (the .NET runtime, connecting to the cluster) is not a cost of the workload's ops: the
+  # report takes the CPU of a command that only starts and asks for the volume off each bench's client CPU.
+  with_client_cpu "$RESULTS/fabric-cli-start.client-cpu" "$ROOT/fabric" volume info bench --json \
+    --home "$WORK/fabric-home" --config "$WORK/fabric.toml" >/dev/null 2>&1 || true
   local before="$RESULTS/fabric-perf-start.json"
+  local servers="" pid t0
+  for i in 1 2 3; do
+    pid=$(cut -d' ' -f1 "$WORK/fabric-home/run/node-n$i.pid" 2>/dev/null) && servers+=" $pid"
+  done
+  idle_ticks fabric $servers
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
-    fabric_cli volume bench bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" --seconds "$SECONDS_PER" --json \
+    t0=$(server_ticks $servers)
+    with_client_cpu "$RESULTS/fabric-$name.client-cpu" "$ROOT/fabric" volume bench bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" \
+      --seconds "$SECONDS_PER" --json --home "$WORK/fabric-home" --config "$WORK/fabric.toml" \
       >"$RESULTS/fabric-$name.json" 2>"$RESULTS/fabric-$name.err" || echo "fabric $name failed" >&2
+    echo "$(( $(server_ticks $servers) - t0 ))" >"$RESULTS/fabric-$name.server-ticks"
     fabric_cli osd perf --json >"$RESULTS/fabric-perf-$name.json" 2>/dev/null || true
     cp "$before" "$RESULTS/fabric-perf-before-$name.json" 2>/dev/null || true
     before="$RESULTS/fabric-perf-$name.json"
@@ -140,13 +179,13 @@ def ceph(name):
         j = json.load(open(f"{d}/ceph-{name}.json"))["jobs"][0]
         side = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
         p = side["clat_ns"]["percentile"]
-        return dict(iops=side["iops"], mibps=side["bw_bytes"] / 1048576, p50=p.get("50.000000", 0) / 1000)
+        return dict(iops=side["iops"], mibps=side["bw_bytes"] / 1048576, p50=p.get("50.000000", 0) / 1000, ops=side["total_ios"])
     except Exception:
         return None
 def fabric(name):
     try:
         j = json.load(open(f"{d}/fabric-{name}.json"))
-        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"], p99=j["p99_us"])
+        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"], p99=j["p99_us"], ops=j["ops"])
     except Exception:
         return None
 def fmt(v, k):
@@ -175,6 +214,46 @@ def rss(side):
         return None
 fr, cr = rss("fabric"), rss("ceph")
 print(f"| max node/OSD RSS (MiB) | {fr if fr is None else round(fr)} | {cr if cr is None else round(cr)} | | Fabric <= 512 |")
+# CPU per op: what each workload cost the servers and the client, in CPU microseconds per op (USER_HZ ticks of
+# the server processes over the workload; the client's rusage, less the CLI's start for Fabric).
+def number(path, default=None):
+    try:
+        return float(open(path).read().strip())
+    except Exception:
+        return default
+hz = os.sysconf("SC_CLK_TCK")
+cli_start = number(f"{d}/fabric-cli-start.client-cpu", 0.0)
+def idle_rate(side):
+    try:
+        ticks, secs = open(f"{d}/{side}-idle-ticks").read().split()
+        return float(ticks) / hz / float(secs)
+    except Exception:
+        return 0.0
+idle = {"fabric": idle_rate("fabric"), "ceph": idle_rate("ceph")}
+def cpu_per_op(side, name, result):
+    ticks, client = number(f"{d}/{side}-{name}.server-ticks"), number(f"{d}/{side}-{name}.client-cpu")
+    if result is None or ticks is None or client is None or not result.get("ops"):
+        return None
+    if side == "fabric":
+        client = max(0.0, client - cli_start)
+        seconds = json.load(open(f"{d}/fabric-{name}.json")).get("seconds", 0)
+    else:
+        seconds = json.load(open(f"{d}/ceph-{name}.json"))["jobs"][0]["job_runtime"] / 1000
+    servers = max(0.0, ticks / hz - idle[side] * seconds)
+    return (servers * 1e6 / result["ops"], client * 1e6 / result["ops"])
+print()
+print(f"CPU per op (us; servers above their idle use, Fabric {idle['fabric'] * 100:.1f} % and Ceph {idle['ceph'] * 100:.1f} % of a CPU;"
+      f" client; the Fabric CLI's start, {cli_start:.2f} s, taken off its client time):")
+print()
+print("| workload | Fabric servers | Fabric client | Ceph servers | Ceph client | Ceph/Fabric, servers | Ceph/Fabric, both |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for label, name in [("4M seq write", "seqwrite_4m"), ("4M seq read", "seqread_4m"), ("4K randwrite QD1", "randwrite_4k_qd1"),
+                    ("4K randwrite QD16", "randwrite_4k_qd16"), ("4K randread QD16", "randread_4k_qd16")]:
+    f, c = cpu_per_op("fabric", name, fabric(name)), cpu_per_op("ceph", name, ceph(name))
+    cell = lambda v, i: "n/a" if v is None else f"{v[i]:,.0f}"
+    rs = "n/a" if f is None or c is None or not f[0] else f"{c[0] / f[0]:.2f}x"
+    rb = "n/a" if f is None or c is None or not sum(f) else f"{sum(c) / sum(f):.2f}x"
+    print(f"| {label} | {cell(f, 0)} | {cell(f, 1)} | {cell(c, 0)} | {cell(c, 1)} | {rs} | {rb} |")
 # Where Fabric's time went in each workload: the mean of each OSD stage over the workload (all OSDs together),
 # from the counters' difference before and after it (fabric osd perf --json).
 def stage_totals(path):
