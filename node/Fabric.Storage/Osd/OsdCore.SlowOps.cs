@@ -32,14 +32,22 @@ public sealed partial class OsdCore
         _unanswered.Oldest is not PendingClientOp oldest ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Max(0, _env.NowMs - oldest.ReceivedMs));
 
     /// <summary>Every client op accepted at least <paramref name="olderThan"/> ago and not answered, oldest first.</summary>
-    public IReadOnlyList<SlowOsdOp> SlowOps(TimeSpan olderThan)
+    public IReadOnlyList<SlowOsdOp> SlowOps(TimeSpan olderThan) => SlowOps(olderThan, int.MaxValue, out _);
+
+    /// <summary>The oldest <paramref name="limit"/> of them, and how many there are in all: only those listed are
+    /// described (a description looks at the op's PG), so listing a few of thousands of stuck ops stays cheap.</summary>
+    private List<SlowOsdOp> SlowOps(TimeSpan olderThan, int limit, out int matched)
     {
         long now = _env.NowMs;
         long minAgeMs = (long)olderThan.TotalMilliseconds;
         var slow = new List<SlowOsdOp>();
+        matched = 0;
         for (PendingClientOp? op = _unanswered.Oldest; op is not null && now - op.ReceivedMs >= minAgeMs; op = op.Newer)
         {
-            slow.Add(Describe(op, now));
+            if (matched++ < limit)
+            {
+                slow.Add(Describe(op, now));
+            }
         }
         return slow;
     }
@@ -55,13 +63,13 @@ public sealed partial class OsdCore
     {
         double olderThan = double.IsFinite(request.OlderThanSeconds) ? Math.Max(0, request.OlderThanSeconds) : 0;
         int limit = request.Limit == 0 ? DefaultListedOps : (int)Math.Min(request.Limit, 100_000);
-        IReadOnlyList<SlowOsdOp> ops = SlowOps(TimeSpan.FromSeconds(olderThan));
+        List<SlowOsdOp> ops = SlowOps(TimeSpan.FromSeconds(olderThan), limit, out int matched);
         var reply = new ListOsdOpsReply
         {
-            Osd = _osd, MapEpoch = _epoch, Matched = (uint)ops.Count, MergedResends = (ulong)MergedResends,
+            Osd = _osd, MapEpoch = _epoch, Matched = (uint)matched, MergedResends = (ulong)MergedResends,
             RefusedRequestIds = (ulong)RefusedRequestIds,
         };
-        foreach (SlowOsdOp op in ops.Take(limit))
+        foreach (SlowOsdOp op in ops)
         {
             reply.Ops.Add(new OsdOpInFlight
             {
