@@ -47,7 +47,7 @@ public static class VolumeBenchCommand
             };
             var map = await context.MapAsync(cancellationToken).ConfigureAwait(false);
             var info = VolumeCommands.RequireVolume(map, volumeName);
-            if (options.ReadWrite == "write") VolumeCommands.RequireUnlocked(info, "run a write benchmark on");
+            if (options.ReadWrite == "write") VolumeCommands.RequireUnlocked(map, info, "run a write benchmark on");
             await using var session = await StorageSession.OpenAsync(context, cancellationToken).ConfigureAwait(false);
             await using var volume = session.OpenVolume(volumeName, readOnly: options.ReadWrite == "read", maxInFlight: Math.Max(64, depth * 2));
             if (volume.SizeBytes < blockSize) throw new CliException($"volume {volumeName} ({volume.SizeBytes} bytes) is smaller than --bs {SizeOption.Text(blockSize)}", CliException.Usage);

@@ -275,11 +275,12 @@ public static class VolumeCommands
     /// Refuses to write into a volume whose exclusive lock another client holds (a running VM, an NBD export):
     /// the OSDs would refuse every write of ours (fencing), and the user would see only errors.
     /// </summary>
-    internal static void RequireUnlocked(VolumeInfo v, string verb)
+    internal static void RequireUnlocked(ClusterMap map, VolumeInfo v, string verb)
     {
         if (v.Lock is { Owner.Length: > 0 } held)
         {
-            string what = held.Description.Length > 0 ? $" ({held.Description})" : "";
+            string node = map.FindNode(held.NodeId) is { } n ? $" on {n.Name}" : "";
+            string what = (held.Description.Length > 0 ? $" ({held.Description})" : "") + node;
             throw new CliException($"cannot {verb} volume {v.Name}: its exclusive lock is held by {held.Owner}{what}, and the OSDs refuse writes " +
                 $"from anyone else; stop its user first (fabric vm stop, fabric volume unexport-nbd {v.Name}), or fabric volume lock break {v.Name} if that user is gone");
         }

@@ -50,7 +50,7 @@ public static class VolumeTransferCommands
             }
             else
             {
-                VolumeCommands.RequireUnlocked(existing, "import into");
+                VolumeCommands.RequireUnlocked(map, existing, "import into");
             }
             await using var session = await StorageSession.OpenAsync(context, cancellationToken).ConfigureAwait(false);
             if (createdEpoch is { } e) await session.WaitForEpochAsync(e, cancellationToken).ConfigureAwait(false);

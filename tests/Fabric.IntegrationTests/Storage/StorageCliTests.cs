@@ -93,6 +93,7 @@ public sealed class StorageCliTests(ITestOutputHelper output)
             var benchLocked = await cluster.CliAsync("volume", "bench", "disk", "--rw", "write", "--seconds", "1");
             Assert.True(benchLocked.ExitCode != 0, benchLocked.ToString());
             Assert.Contains("exclusive lock is held by", benchLocked.Stderr);
+            Assert.Contains(" on n2", benchLocked.Stderr); // the holder's node by name
             Assert.Contains("fabric volume unexport-nbd disk", benchLocked.Stderr);
             var importLocked = await cluster.CliAsync("volume", "import", "disk", image);
             Assert.True(importLocked.ExitCode != 0, importLocked.ToString());
