@@ -268,12 +268,12 @@ public static class VolumeCommands
     {
         var vm = map.VmsUsingVolume(v.Name).FirstOrDefault();
         if (vm is not null) throw new CliException($"cannot {verb} volume {v.Name}: it is a disk of VM {vm.Spec.Name}; remove the VM first");
-        if (v.Lock is { Owner.Length: > 0 } held) throw new CliException($"cannot {verb} volume {v.Name}: it is locked by {held.Owner} ({held.Description}); stop its user first");
+        RequireUnlocked(map, v, verb);
     }
 
     /// <summary>
-    /// Refuses to write into a volume whose exclusive lock another client holds (a running VM, an NBD export):
-    /// the OSDs would refuse every write of ours (fencing), and the user would see only errors.
+    /// Refuses to change a volume whose exclusive lock another client holds (a running VM, an NBD export): the OSDs
+    /// would refuse every write of ours (fencing), and the user would see only errors.
     /// </summary>
     internal static void RequireUnlocked(ClusterMap map, VolumeInfo v, string verb)
     {
