@@ -69,7 +69,7 @@ public sealed partial class OsdCore
                 pg.LastUpdate = pg.Log[^1].Version;
                 pg.DurableVersion = pg.LastUpdate;
             }
-            pg.PersistedInfo = (pg.LogTail, pg.LastEpochStarted, pg.Exists);
+            pg.PersistedInfo = (pg.LogTail, pg.LastEpochStarted);
             n = StoreKeys.PgPrefix(prefix, StoreKeys.MissingKind, pg.Packed);
             _store.Scan(prefix[..n], (key, value) =>
             {
@@ -90,7 +90,7 @@ public sealed partial class OsdCore
     private void PersistInfoAfterAppend(PgState pg, IStoreBatch batch)
     {
         Debug.Assert(pg.Log.Count > 0 && pg.Log[^1].Version == pg.LastUpdate, "LastUpdate is the newest log entry's version");
-        if (pg.PersistedInfo != (pg.LogTail, pg.LastEpochStarted, true))
+        if (pg.PersistedInfo != (pg.LogTail, pg.LastEpochStarted))
         {
             PersistInfo(pg, batch);
         }
@@ -99,7 +99,7 @@ public sealed partial class OsdCore
     private void PersistInfo(PgState pg, IStoreBatch batch)
     {
         pg.Exists = true;
-        pg.PersistedInfo = (pg.LogTail, pg.LastEpochStarted, true);
+        pg.PersistedInfo = (pg.LogTail, pg.LastEpochStarted);
         var info = new PgInfo
         {
             Pg = pg.Packed,

@@ -25,9 +25,10 @@ internal sealed class PgState
     public bool Exists;
     public readonly List<PgLogEntry> Log = new();
 
-    /// <summary>The fields of the PG info record as last put in a batch, apart from LastUpdate (see
-    /// OsdCore.PersistInfoAfterAppend): while they are unchanged, a write need not put the record again.</summary>
-    public (ulong LogTail, ulong LastEpochStarted, bool Exists)? PersistedInfo;
+    /// <summary>The fields of the PG info record as last put in a batch or loaded, apart from LastUpdate (see
+    /// OsdCore.PersistInfoAfterAppend); null while there is no record. While they are unchanged, a write need not put
+    /// the record again.</summary>
+    public (ulong LogTail, ulong LastEpochStarted)? PersistedInfo;
 
     /// <summary>The log entry at <paramref name="version"/>, if the log still holds it (binary search: the log is in version order).</summary>
     public PgLogEntry? LogEntryAt(ulong version)
