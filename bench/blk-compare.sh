@@ -43,7 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null 2>&1; }
-# server_ticks, with_client_cpu
+# server_ticks, with_client_cpu, idle_ticks
 source "$ROOT/bench/cpu-lib.sh"
 if ! need qemu-img || ! need qemu-nbd || ! need qemu-storage-daemon || ! need qemu-system-x86_64; then
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-utils qemu-system-x86 >/dev/null
@@ -155,8 +155,7 @@ bench() {
 # only what a row cost above that.
 mkdir -p "$WORK/cpu"
 for col in ours qnbd ceph; do
-  [[ -n "${SERVERS[$col]:-}" ]] || continue
-  t0=$(server_ticks ${SERVERS[$col]}); sleep 5; echo "$(( $(server_ticks ${SERVERS[$col]}) - t0 ))" >"$WORK/cpu/idle,$col"
+  [[ -n "${SERVERS[$col]:-}" ]] && idle_ticks "$WORK/cpu/idle,$col" ${SERVERS[$col]}
 done
 
 declare -A R
@@ -279,7 +278,8 @@ hz = os.sysconf("SC_CLK_TCK")
 try:
     ticks, client, ops, secs = (float(open(b + s).read()) for s in (".ticks", ".client", ".ops", ".secs"))
     try:
-        idle = float(open(idle_file).read()) / hz / 5
+        idle_ticks, idle_secs = open(idle_file).read().split()
+        idle = float(idle_ticks) / hz / float(idle_secs)
     except Exception:
         idle = 0.0
     servers = max(0.0, ticks / hz - idle * secs)

@@ -25,3 +25,12 @@ r = resource.getrusage(resource.RUSAGE_CHILDREN)
 open(sys.argv[1], "w").write(f"{r.ru_utime + r.ru_stime:.3f}\n")
 sys.exit(rc)' "$out" "$@"
 }
+
+# idle_ticks FILE PID... : what the servers spend with no client I/O (heartbeats, Ceph's manager, timers) over 5 s,
+# written to FILE as "TICKS SECONDS": the reports count only the CPU a workload cost above that rate.
+idle_ticks() {
+  local out=$1 t0; shift
+  t0=$(server_ticks "$@")
+  sleep 5
+  echo "$(( $(server_ticks "$@") - t0 )) 5" >"$out"
+}

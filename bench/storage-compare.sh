@@ -42,17 +42,8 @@ if [[ -n "${STORAGE_WORKLOADS:-}" ]]; then
   WORKLOADS=("${chosen[@]}")
 fi
 
-# server_ticks, with_client_cpu
+# server_ticks, with_client_cpu, idle_ticks
 source "$ROOT/bench/cpu-lib.sh"
-
-# idle_ticks SIDE PID... : what the servers spend with no client I/O (heartbeats, the manager, timers), over 5 s
-# once filled: the report counts only the CPU a workload cost above that.
-idle_ticks() {
-  local side=$1 t0; shift
-  t0=$(server_ticks "$@")
-  sleep 5
-  echo "$(( $(server_ticks "$@") - t0 )) 5" >"$RESULTS/$side-idle-ticks"
-}
 
 install_packages() {
   local missing=() p
@@ -78,7 +69,7 @@ run_ceph() {
   rbd import --no-progress "$WORK/fill.raw" rbd/bench >"$WORK/ceph-fill.log" 2>&1 || { echo "rbd import failed: see $WORK/ceph-fill.log" >&2; bash "$PEERS/ceph-down.sh" "$base" >/dev/null 2>&1; return 1; }
   local servers t0
   servers=$(pgrep -d' ' -x 'ceph-osd|ceph-mon|ceph-mgr')
-  idle_ticks ceph $servers
+  idle_ticks "$RESULTS/ceph-idle-ticks" $servers
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
     local fio_rw=$rw; [[ $pattern == rand ]] && fio_rw="rand$rw"
@@ -103,8 +94,9 @@ pick_subnet() {
 }
 FABRIC_SUBNET=${FABRIC_SUBNET:-$(pick_subnet)}
 
+FABRIC_ARGS=(--home "$WORK/fabric-home" --config "$WORK/fabric.toml")
 fabric_cli() {
-  "$ROOT/fabric" "$@" --home "$WORK/fabric-home" --config "$WORK/fabric.toml"
+  "$ROOT/fabric" "$@" "${FABRIC_ARGS[@]}"
 }
 
 run_fabric() {
@@ -131,28 +123,26 @@ run_fabric() {
   fabric_cli osd perf --json >"$RESULTS/fabric-perf-start.json" 2>/dev/null || true
   # The CLI's own start (the .NET runtime, connecting to the cluster) is not a cost of the workload's ops: the
   # report takes the CPU of a command that only starts and asks for the volume off each bench's client CPU.
-  with_client_cpu "$RESULTS/fabric-cli-start.client-cpu" "$ROOT/fabric" volume info bench --json \
-    --home "$WORK/fabric-home" --config "$WORK/fabric.toml" >/dev/null 2>&1 || true
+  with_client_cpu "$RESULTS/fabric-cli-start.client-cpu" "$ROOT/fabric" volume info bench --json "${FABRIC_ARGS[@]}" >/dev/null 2>&1 || true
   local before="$RESULTS/fabric-perf-start.json"
   local servers="" pid t0
   for i in 1 2 3; do
     pid=$(cut -d' ' -f1 "$WORK/fabric-home/run/node-n$i.pid" 2>/dev/null) && servers+=" $pid"
   done
-  idle_ticks fabric $servers
+  idle_ticks "$RESULTS/fabric-idle-ticks" $servers
   for w in "${WORKLOADS[@]}"; do
     read -r name rw pattern bs qd <<<"$w"
     t0=$(server_ticks $servers)
     with_client_cpu "$RESULTS/fabric-$name.client-cpu" "$ROOT/fabric" volume bench bench --rw "$rw" --pattern "$pattern" --bs "$bs" --qd "$qd" \
-      --seconds "$SECONDS_PER" --json --home "$WORK/fabric-home" --config "$WORK/fabric.toml" \
+      --seconds "$SECONDS_PER" --json "${FABRIC_ARGS[@]}" \
       >"$RESULTS/fabric-$name.json" 2>"$RESULTS/fabric-$name.err" || echo "fabric $name failed" >&2
     echo "$(( $(server_ticks $servers) - t0 ))" >"$RESULTS/fabric-$name.server-ticks"
     fabric_cli osd perf --json >"$RESULTS/fabric-perf-$name.json" 2>/dev/null || true
     cp "$before" "$RESULTS/fabric-perf-before-$name.json" 2>/dev/null || true
     before="$RESULTS/fabric-perf-$name.json"
   done
-  local rss=0 r pid
-  for i in 1 2 3; do
-    pid=$(cut -d' ' -f1 "$WORK/fabric-home/run/node-n$i.pid" 2>/dev/null) || continue
+  local rss=0 r
+  for pid in $servers; do
     r=$(ps -o rss= -p "$pid" 2>/dev/null | tr -d ' ' || echo 0)
     (( ${r:-0} > rss )) && rss=$r
   done
@@ -179,13 +169,14 @@ def ceph(name):
         j = json.load(open(f"{d}/ceph-{name}.json"))["jobs"][0]
         side = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
         p = side["clat_ns"]["percentile"]
-        return dict(iops=side["iops"], mibps=side["bw_bytes"] / 1048576, p50=p.get("50.000000", 0) / 1000, ops=side["total_ios"])
+        return dict(iops=side["iops"], mibps=side["bw_bytes"] / 1048576, p50=p.get("50.000000", 0) / 1000, ops=side["total_ios"],
+                    seconds=j["job_runtime"] / 1000)
     except Exception:
         return None
 def fabric(name):
     try:
         j = json.load(open(f"{d}/fabric-{name}.json"))
-        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"], p99=j["p99_us"], ops=j["ops"])
+        return dict(iops=j["iops"], mibps=j["mibps"], p50=j["p50_us"], p99=j["p99_us"], ops=j["ops"], seconds=j["seconds"])
     except Exception:
         return None
 def fmt(v, k):
@@ -236,10 +227,7 @@ def cpu_per_op(side, name, result):
         return None
     if side == "fabric":
         client = max(0.0, client - cli_start)
-        seconds = json.load(open(f"{d}/fabric-{name}.json")).get("seconds", 0)
-    else:
-        seconds = json.load(open(f"{d}/ceph-{name}.json"))["jobs"][0]["job_runtime"] / 1000
-    servers = max(0.0, ticks / hz - idle[side] * seconds)
+    servers = max(0.0, ticks / hz - idle[side] * result["seconds"])
     return (servers * 1e6 / result["ops"], client * 1e6 / result["ops"])
 print()
 print(f"CPU per op (us; servers above their idle use, Fabric {idle['fabric'] * 100:.1f} % and Ceph {idle['ceph'] * 100:.1f} % of a CPU;"
